@@ -1,0 +1,1 @@
+"""Custom actions of the TPR assistant; `actions.tpr` is the pure-pandas engine."""
