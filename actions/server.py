@@ -11,7 +11,7 @@ import os
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic
 
-from actions.web_api import api_blueprint
+from actions.web_api import api_blueprint, configure_app
 
 DEFAULT_ACTION_PORT = 5055
 
@@ -20,6 +20,7 @@ def create_action_server_app() -> Sanic:
     """rasa-sdk's app (loads every action in the `actions` package) plus the /api blueprint."""
     app = create_app("actions", cors_origins="*")
     app.blueprint(api_blueprint)
+    configure_app(app)
     return app
 
 

@@ -1,0 +1,224 @@
+"""Checks on an uploaded file before the engine sees it, and the parse step run in a worker.
+
+Why here and not in the engine: the engine trusts its input to be a spreadsheet; these checks
+decide that from the bytes (never the extension), refuse zip bombs from the zip directory
+alone, and turn every problem into a sentence an analyst understands.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+
+MB = 1024 * 1024
+DEFAULT_UPLOAD_MAX_BYTES = 60 * MB
+# A national 340k-row workbook is ~28 MB zipped and ~0.5 GB of XML; 2 GiB leaves room.
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 2048 * MB
+DEFAULT_MAX_ZIP_ENTRIES = 2000
+# Spreadsheet XML compresses 5-60x; a deflate bomb reaches ~1000x. Only big entries are judged.
+MAX_COMPRESSION_RATIO = 250
+RATIO_CHECK_MIN_BYTES = 4 * MB
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+ACCEPTED = "Please upload the NMEP workbook as .xlsx, .xls or .csv."
+
+# Signatures of files people upload by mistake, with a friendly name for the message.
+KNOWN_OTHER_TYPES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"{\\rtf", "an RTF document"),
+)
+
+
+class UploadRejected(Exception):
+    """A file we will not parse; `message` is shown to the analyst, `status` is the HTTP code."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    max_zip_entries: int = DEFAULT_MAX_ZIP_ENTRIES
+
+    @classmethod
+    def from_env(cls) -> UploadLimits:
+        return cls(
+            max_bytes=int(os.environ.get("UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES)),
+            max_uncompressed_bytes=int(
+                os.environ.get("UPLOAD_MAX_UNCOMPRESSED_BYTES", DEFAULT_MAX_UNCOMPRESSED_BYTES)
+            ),
+            max_zip_entries=int(os.environ.get("UPLOAD_MAX_ZIP_ENTRIES", DEFAULT_MAX_ZIP_ENTRIES)),
+        )
+
+
+@dataclass(frozen=True)
+class SniffedFile:
+    kind: str  # "xlsx" | "xls" | "csv"
+    data: bytes  # for csv: re-encoded as UTF-8
+
+
+def human_size(n: int) -> str:
+    return f"{n / MB:.0f} MB" if n >= MB else f"{max(n, 1) / 1024:.0f} KB"
+
+
+def too_large_message(limit: int) -> str:
+    return (
+        f"The file is larger than the {human_size(limit)} limit. "
+        "Please upload a smaller export (for example one state or fewer months)."
+    )
+
+
+def safe_source_name(filename: str | None, kind: str) -> str:
+    """A display name from the user's file name: base name only, harmless characters, our
+    extension. It is shown in summaries and never used as a path."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = re.sub(r"[^A-Za-z0-9 _().-]+", "_", stem).strip(" ._")[:80] or "upload"
+    return f"{stem}.{kind}"
+
+
+def sniff(data: bytes, limits: UploadLimits) -> SniffedFile:
+    """Decide the type from the content and refuse what we cannot safely parse."""
+    if not data or not data.strip():
+        raise UploadRejected("The file is empty. " + ACCEPTED, 400)
+    if len(data) > limits.max_bytes:
+        raise UploadRejected(too_large_message(limits.max_bytes), 413)
+    if data.startswith(ZIP_MAGICS):
+        check_xlsx_zip(data, limits)
+        return SniffedFile("xlsx", data)
+    if data.startswith(OLE_MAGIC):
+        if "EncryptedPackage".encode("utf-16-le") in data:
+            raise UploadRejected(
+                "The workbook is password-protected. Please remove the password in Excel "
+                "(File > Info > Protect Workbook), save it and upload it again.",
+                422,
+            )
+        return SniffedFile("xls", data)
+    for magic, name in KNOWN_OTHER_TYPES:
+        if data.startswith(magic):
+            raise UploadRejected(f"This file is {name}, not a spreadsheet. {ACCEPTED}", 415)
+    return SniffedFile("csv", decode_csv_text(data))
+
+
+def check_xlsx_zip(data: bytes, limits: UploadLimits) -> None:
+    """Zip checks from the central directory only, before anything is decompressed.
+
+    zipfile never inflates more than an entry's declared size, so bounding the declared sizes
+    bounds the work the engine (openpyxl / calamine) can be made to do.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise UploadRejected(
+            "The file looks like an Excel workbook but it is damaged or incomplete "
+            "(the upload may have been cut off). Please open it in Excel, save it again "
+            "and re-upload.",
+            400,
+        ) from exc
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > limits.max_zip_entries:
+            raise UploadRejected(
+                f"The workbook contains {len(entries):,} internal parts, more than a "
+                "spreadsheet ever needs, so it was not opened. " + ACCEPTED,
+                422,
+            )
+        total = 0
+        for entry in entries:
+            total += entry.file_size
+            if (
+                entry.file_size > RATIO_CHECK_MIN_BYTES
+                and entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1)
+            ):
+                raise UploadRejected(
+                    "The workbook expands to an implausible size when opened (it may be a "
+                    "'zip bomb'), so it was not opened. Please export the data again.",
+                    422,
+                )
+        if total > limits.max_uncompressed_bytes:
+            raise UploadRejected(
+                f"The workbook expands to {human_size(total)} when opened, more than the "
+                f"{human_size(limits.max_uncompressed_bytes)} we can process. Please split "
+                "it (for example by state) and upload the parts.",
+                422,
+            )
+        names = {entry.filename for entry in entries}
+        if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+            kind = "a Word document" if "word/document.xml" in names else "a ZIP archive"
+            raise UploadRejected(
+                f"This file is {kind}, not an Excel workbook. " + ACCEPTED,
+                415,
+            )
+
+
+def decode_csv_text(data: bytes) -> bytes:
+    """Accept UTF-8 (with or without BOM) and Windows-1252 (Excel's 'CSV' on Windows);
+    refuse binary data. Returns UTF-8 so the engine sees one encoding."""
+    head = data[: 64 * 1024]
+    if b"\x00" in head:
+        raise UploadRejected("This file is not a spreadsheet or a text CSV. " + ACCEPTED, 415)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise UploadRejected(
+                "The CSV file's characters could not be read. Please save it from Excel "
+                "as 'CSV UTF-8' and upload it again.",
+                422,
+            ) from exc
+    sample = text[:65536]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\r\n")
+    if controls > max(3, len(sample) // 200):
+        raise UploadRejected(
+            "This file is not readable text, so it is not a CSV we can use. " + ACCEPTED, 415
+        )
+    first_line = sample.split("\n", 1)[0]
+    if not any(sep in first_line for sep in (",", ";", "\t")) and "\n" not in sample.strip():
+        raise UploadRejected(
+            "This text file has no columns, so it is not an NMEP export. " + ACCEPTED, 422
+        )
+    return text.encode("utf-8")
+
+
+def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | None]:
+    """Runs in a worker process: engine parse and summary.
+
+    Returns ("ok", arrow_bytes, summary) or ("error", message, None); exceptions never cross
+    the process boundary, so an odd exception class cannot break unpickling.
+    """
+    from actions.tpr import TPRDataError, load_dataset, summarise
+
+    try:
+        dataset = load_dataset(data, filename=filename)
+        summary = summarise(dataset)
+        return "ok", dataset.to_bytes(), summary
+    except TPRDataError as exc:
+        return "error", str(exc), None
+    except MemoryError:
+        return "error", "The file is too large to process here. Please split it by state.", None
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file for the analyst
+        import logging
+
+        logging.getLogger(__name__).exception("upload parse failed: %s", type(exc).__name__)
+        return (
+            "error",
+            "We could not read this file as an NMEP workbook. Please check that it is the "
+            "health-facility export (xlsx, xls or csv) and upload it again.",
+            None,
+        )
