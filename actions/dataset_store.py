@@ -1,0 +1,276 @@
+"""Uploaded datasets and result files in Redis, so any action server process can serve any
+conversation (see docs/architecture.md and docs/stores.md).
+
+Keys: `tpr:dataset:{id}` (Arrow bytes), `tpr:dataset:{id}:meta` (hash: owner, summary,
+created, digest), `tpr:result:{token}` (hash). Ids and tokens are `secrets.token_urlsafe`.
+No Rasa import: the action server imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATASET_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_RESULT_TTL_SECONDS = 24 * 3600
+DEFAULT_CACHE_SIZE = 4
+# Fail fast when Redis is down; payloads are at most tens of MB over a local socket.
+CONNECT_TIMEOUT_SECONDS = 2.0
+SOCKET_TIMEOUT_SECONDS = 10.0
+
+# token_urlsafe(32) gives 43 characters; anything else is rejected before touching Redis.
+_TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+DATASET_NOT_FOUND_MESSAGE = (
+    "This dataset is not available (it may have expired). Please upload the file again."
+)
+RESULT_NOT_FOUND_MESSAGE = "This download link has expired or does not exist."
+
+
+class DatasetNotFound(Exception):
+    """A dataset id that is unknown, expired or owned by someone else (indistinguishable)."""
+
+    def __init__(self, message: str = DATASET_NOT_FOUND_MESSAGE) -> None:
+        super().__init__(message)
+
+
+class ResultNotFound(Exception):
+    """A result file token that is unknown or expired."""
+
+    def __init__(self, message: str = RESULT_NOT_FOUND_MESSAGE) -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    filename: str
+    content_type: str
+    data: bytes
+    owner: str
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+class _LoopClients:
+    """One redis.asyncio client per event loop: a client's connections belong to the loop
+    that opened them, and tests or tools may run several loops in one process."""
+
+    def __init__(self, url: str, socket_timeout: float) -> None:
+        self.url = url
+        self.socket_timeout = socket_timeout
+        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, aioredis.Redis]] = {}
+
+    def get(self) -> aioredis.Redis:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(id(loop))
+        if entry is None or entry[0] is not loop:
+            # Forget clients of loops that are gone (their ids may be reused).
+            self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
+            client = aioredis.Redis.from_url(
+                self.url,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                socket_timeout=self.socket_timeout,
+                retry_on_timeout=False,
+            )
+            entry = (loop, client)
+            self._clients[id(loop)] = entry
+        return entry[1]
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        entry = self._clients.pop(id(loop), None)
+        if entry is not None:
+            await entry[1].close(close_connection_pool=True)
+
+
+def _decode_dataset(data: bytes) -> Any:
+    from actions.tpr import Dataset  # noqa: PLC0415 - keeps this module light to import
+
+    return Dataset.from_bytes(data)
+
+
+class DatasetStore:
+    """Datasets as the engine's Arrow bytes with a TTL, owned by one sender.
+
+    Decoded datasets are kept in a small in-process LRU cache keyed by id and content
+    digest. Every load first asks Redis (one round trip, no payload) whether the dataset
+    still exists, who owns it and its digest, so a deleted or expired dataset is never
+    served from the cache.
+    """
+
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        ttl_seconds: int = DEFAULT_DATASET_TTL_SECONDS,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        decode: Callable[[bytes], Any] = _decode_dataset,
+        key_prefix: str = "tpr:dataset:",
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.cache_size = cache_size
+        self.key_prefix = key_prefix
+        self._decode = decode
+        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS)
+        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+
+    @classmethod
+    def from_env(cls) -> DatasetStore:
+        return cls(
+            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            ttl_seconds=_env_int("DATASET_TTL_SECONDS", DEFAULT_DATASET_TTL_SECONDS),
+            cache_size=_env_int("DATASET_CACHE_SIZE", DEFAULT_CACHE_SIZE),
+        )
+
+    def _data_key(self, dataset_id: str) -> str:
+        return f"{self.key_prefix}{dataset_id}"
+
+    def _meta_key(self, dataset_id: str) -> str:
+        return f"{self.key_prefix}{dataset_id}:meta"
+
+    async def save(self, owner: str, dataset: Any, summary: dict[str, Any]) -> str:
+        """Store the dataset for `owner`; returns a fresh unguessable id."""
+        data = dataset.to_bytes()
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        dataset_id = secrets.token_urlsafe(32)
+        meta = {
+            "owner": owner,
+            "summary": json.dumps(summary),
+            "created": f"{time.time():.3f}",
+            "digest": digest,
+            "size": str(len(data)),
+        }
+        async with self._clients.get().pipeline(transaction=True) as pipe:
+            pipe.set(self._data_key(dataset_id), data, ex=self.ttl_seconds)
+            pipe.hset(self._meta_key(dataset_id), mapping=meta)
+            pipe.expire(self._meta_key(dataset_id), self.ttl_seconds)
+            await pipe.execute()
+        self._remember(dataset_id, digest, dataset)
+        return dataset_id
+
+    async def _check(self, dataset_id: str, owner: str) -> tuple[str, bytes | None]:
+        """(digest, summary JSON) when `dataset_id` exists, is complete and belongs to
+        `owner`; DatasetNotFound otherwise, with one message for every case."""
+        if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
+            raise DatasetNotFound()
+        async with self._clients.get().pipeline(transaction=False) as pipe:
+            pipe.hmget(self._meta_key(dataset_id), ["owner", "digest", "summary"])
+            pipe.exists(self._data_key(dataset_id))
+            (stored_owner, digest, summary), data_exists = await pipe.execute()
+        if (
+            stored_owner is None
+            or digest is None
+            or not data_exists
+            or not secrets.compare_digest(stored_owner, owner.encode())
+        ):
+            self._cache.pop(dataset_id, None)
+            raise DatasetNotFound()
+        return digest.decode(), summary
+
+    async def load(self, dataset_id: str, owner: str) -> Any:
+        """The decoded dataset; served from the cache when Redis still holds the same bytes."""
+        digest, _ = await self._check(dataset_id, owner)
+        cached = self._cache.get(dataset_id)
+        if cached is not None and cached[0] == digest:
+            self._cache.move_to_end(dataset_id)
+            return cached[1]
+        data = await self._clients.get().get(self._data_key(dataset_id))
+        if data is None:  # expired between the check and the read
+            self._cache.pop(dataset_id, None)
+            raise DatasetNotFound()
+        if hashlib.blake2b(data, digest_size=16).hexdigest() != digest:
+            raise DatasetNotFound()
+        dataset = self._decode(data)
+        self._remember(dataset_id, digest, dataset)
+        return dataset
+
+    async def load_summary(self, dataset_id: str, owner: str) -> dict[str, Any]:
+        """The summary stored with the dataset (no payload transfer)."""
+        _, summary = await self._check(dataset_id, owner)
+        return json.loads(summary) if summary else {}
+
+    async def delete(self, dataset_id: str, owner: str) -> None:
+        """Remove the dataset (only its owner may)."""
+        await self._check(dataset_id, owner)
+        await self._clients.get().delete(self._data_key(dataset_id), self._meta_key(dataset_id))
+        self._cache.pop(dataset_id, None)
+
+    def _remember(self, dataset_id: str, digest: str, dataset: Any) -> None:
+        if self.cache_size <= 0:
+            return
+        self._cache[dataset_id] = (digest, dataset)
+        self._cache.move_to_end(dataset_id)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    async def close(self) -> None:
+        await self._clients.close()
+
+
+class ResultFileStore:
+    """Result files (CSV/XLSX) behind unguessable download tokens, with a TTL."""
+
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        ttl_seconds: int = DEFAULT_RESULT_TTL_SECONDS,
+        key_prefix: str = "tpr:result:",
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.key_prefix = key_prefix
+        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS)
+
+    @classmethod
+    def from_env(cls) -> ResultFileStore:
+        return cls(
+            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            ttl_seconds=_env_int("RESULT_TTL_SECONDS", DEFAULT_RESULT_TTL_SECONDS),
+        )
+
+    async def save(self, owner: str, filename: str, content_type: str, data: bytes) -> str:
+        """Store one file; returns its download token."""
+        token = secrets.token_urlsafe(32)
+        key = f"{self.key_prefix}{token}"
+        mapping = {
+            "filename": filename,
+            "content_type": content_type,
+            "data": data,
+            "owner": owner,
+            "created": f"{time.time():.3f}",
+        }
+        async with self._clients.get().pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+        return token
+
+    async def load(self, token: str) -> StoredFile:
+        """The stored file; ResultNotFound for an unknown, malformed or expired token."""
+        if not isinstance(token, str) or not _TOKEN_PATTERN.match(token):
+            raise ResultNotFound()
+        fields = await self._clients.get().hgetall(f"{self.key_prefix}{token}")
+        if not fields or b"data" not in fields:
+            raise ResultNotFound()
+        return StoredFile(
+            filename=fields[b"filename"].decode(),
+            content_type=fields[b"content_type"].decode(),
+            data=fields[b"data"],
+            owner=fields[b"owner"].decode(),
+        )
+
+    async def close(self) -> None:
+        await self._clients.close()
