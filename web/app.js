@@ -1,0 +1,420 @@
+/* TPR assistant chat widget. No framework, no build step: plain DOM, small for slow links.
+   Bot text is never assigned to innerHTML: it is parsed into DOM nodes (text nodes plus a
+   whitelist of elements), so names from uploaded files always show as text. */
+(function () {
+  "use strict";
+
+  var WEBHOOK = "webhooks/rest/webhook";
+  var UPLOAD = "api/upload";
+  var HEALTH = "api/health";
+  var HISTORY_LIMIT = 300;
+  var uploadMaxBytes = 60 * 1024 * 1024;
+
+  var $ = function (id) { return document.getElementById(id); };
+  var log = $("log"), typing = $("typing"), notice = $("notice"), noticeText = $("notice-text"),
+      noticeRetry = $("notice-retry"), form = $("composer"), input = $("message"),
+      sendButton = $("send"), fileInput = $("file-input"), uploadButton = $("upload-button"),
+      progressBox = $("upload-progress"), progressBar = $("progress-bar"),
+      progressText = $("progress-text"), cancelButton = $("upload-cancel"),
+      dropOverlay = $("drop-overlay");
+
+  var busy = false;          // one message in flight at a time
+  var currentXhr = null;     // the upload in progress
+  var retryAction = null;    // what the Retry button does (set once per failure)
+
+  // --- storage ------------------------------------------------------------------------------
+  function store(key, value) { try { localStorage.setItem(key, value); } catch (e) { /* full */ } }
+  function load(key) { try { return localStorage.getItem(key); } catch (e) { return null; } }
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  var sender = load("tpr.sender");
+  if (!sender || !/^[A-Za-z0-9_.:@-]{1,128}$/.test(sender)) { sender = newId(); store("tpr.sender", sender); }
+  function historyKey() { return "tpr.history." + sender; }
+  function readHistory() {
+    try { return JSON.parse(load(historyKey()) || "[]"); } catch (e) { return []; }
+  }
+  var history = readHistory();
+  function remember(entry) {
+    history.push(entry);
+    if (history.length > HISTORY_LIMIT) history = history.slice(-HISTORY_LIMIT);
+    store(historyKey(), JSON.stringify(history));
+  }
+
+  // --- safe rendering -------------------------------------------------------------------------
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function safeUrl(href) {
+    try {
+      var url = new URL(href, window.location.href);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  var INLINE = /\*\*([^*]+?)\*\*|__([^_]+?)__|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|(https?:\/\/[^\s<>()]+|\/api\/download\/[A-Za-z0-9_-]+)/g;
+
+  function appendInline(parent, text) {
+    var last = 0, match, re = new RegExp(INLINE.source, "g");  // own state: recursion-safe
+    while ((match = re.exec(text)) !== null) {
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      if (match[1] != null || match[2] != null) {
+        var strong = el("strong"); appendInline(strong, match[1] != null ? match[1] : match[2]);
+        parent.appendChild(strong);
+      } else if (match[3] != null) {
+        parent.appendChild(el("code", null, match[3]));
+      } else if (match[4] != null) {
+        parent.appendChild(link(match[4], match[5]));
+      } else if (match[6] != null) {
+        parent.appendChild(link(match[6], match[6]));
+      }
+      last = re.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function link(label, href) {
+    var url = safeUrl(href);
+    if (!url) return document.createTextNode(label);
+    var a = el("a", null, label);
+    a.href = url;
+    if (/\/api\/download\//.test(url)) a.setAttribute("download", "");
+    else { a.target = "_blank"; a.rel = "noopener noreferrer"; }
+    return a;
+  }
+
+  function cells(line) {
+    return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map(function (c) { return c.trim(); });
+  }
+
+  function renderMarkdown(text) {
+    var frag = document.createDocumentFragment();
+    var lines = String(text).replace(/\r\n?/g, "\n").split("\n");
+    var i = 0, para = null;
+    function endPara() { para = null; }
+    while (i < lines.length) {
+      var line = lines[i];
+      if (/^\s*\|.*\|\s*$/.test(line)) {
+        endPara();
+        var rows = [];
+        while (i < lines.length && /^\s*\|.*\|\s*$/.test(lines[i])) rows.push(lines[i++]);
+        var wrap = el("div", "table-wrap"), table = el("table");
+        var hasHead = rows.length > 1 && /^\s*\|?\s*:?-{2,}/.test(rows[1]);
+        rows.forEach(function (row, index) {
+          if (hasHead && index === 1) return;
+          var tr = el("tr"), head = hasHead && index === 0;
+          cells(row).forEach(function (c) { var td = el(head ? "th" : "td"); appendInline(td, c); tr.appendChild(td); });
+          table.appendChild(tr);
+        });
+        wrap.appendChild(table); frag.appendChild(wrap);
+        continue;
+      }
+      var bullet = /^\s*(?:[-*\u2022])\s+(.*)$/.exec(line), numbered = /^\s*(\d+)[.)]\s+(.*)$/.exec(line);
+      if (bullet || numbered) {
+        endPara();
+        var list = el(bullet ? "ul" : "ol");
+        if (numbered && numbered[1] !== "1") list.start = parseInt(numbered[1], 10);
+        var pattern = bullet ? /^\s*(?:[-*\u2022])\s+(.*)$/ : /^\s*\d+[.)]\s+(.*)$/;
+        var m;
+        while (i < lines.length && (m = pattern.exec(lines[i]))) {
+          var li = el("li"); appendInline(li, m[1]); list.appendChild(li); i++;
+        }
+        frag.appendChild(list);
+        continue;
+      }
+      if (!line.trim()) { endPara(); i++; continue; }
+      var heading = /^\s*#{1,6}\s+(.*)$/.exec(line);
+      if (heading) { endPara(); var p = el("p"), s = el("strong"); appendInline(s, heading[1]); p.appendChild(s); frag.appendChild(p); i++; continue; }
+      if (!para) { para = el("p"); frag.appendChild(para); } else { para.appendChild(el("br")); }
+      appendInline(para, line);
+      i++;
+    }
+    return frag;
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function disableOldButtons() {
+    var groups = log.querySelectorAll(".buttons button");
+    for (var i = 0; i < groups.length; i++) groups[i].disabled = true;
+  }
+
+  function renderEntry(entry, live) {
+    var bubble;
+    if (entry.who === "user") {
+      bubble = el("div", "msg user", entry.text);
+      bubble.setAttribute("aria-label", "You said: " + entry.text);
+    } else if (entry.who === "error") {
+      bubble = el("div", "msg error", entry.text);
+    } else {
+      bubble = el("div", "msg bot");
+      if (entry.text) bubble.appendChild(renderMarkdown(entry.text));
+      var src = entry.image && safeUrl(entry.image);
+      if (src) {
+        var img = el("img");
+        img.alt = entry.alt || "Chart of the results";
+        img.src = src;
+        img.addEventListener("load", scrollDown);
+        bubble.appendChild(img);
+      }
+      if (entry.buttons && entry.buttons.length) {
+        var box = el("div", "buttons");
+        box.setAttribute("role", "group");
+        box.setAttribute("aria-label", "Suggested answers");
+        entry.buttons.forEach(function (b) {
+          var button = el("button", null, String(b.title != null ? b.title : b.payload));
+          button.type = "button";
+          button.addEventListener("click", function () {
+            if (busy) return;
+            send(String(b.payload != null ? b.payload : b.title), String(b.title != null ? b.title : b.payload));
+          });
+          box.appendChild(button);
+        });
+        bubble.appendChild(box);
+      }
+    }
+    log.appendChild(bubble);
+    if (live) scrollDown();
+    return bubble;
+  }
+
+  function add(entry) {
+    if (entry.who === "user") disableOldButtons();
+    remember(entry);
+    return renderEntry(entry, true);
+  }
+
+  function showBotMessages(messages) {
+    (messages || []).forEach(function (m) {
+      var entry = { who: "bot" };
+      var custom = m.custom && typeof m.custom === "object" ? m.custom : {};
+      entry.text = typeof m.text === "string" ? m.text : (typeof custom.text === "string" ? custom.text : "");
+      if (typeof m.image === "string") entry.image = m.image;
+      if (Array.isArray(m.buttons)) {
+        entry.buttons = m.buttons.filter(function (b) { return b && (b.payload != null || b.title != null); })
+          .map(function (b) { return { title: b.title, payload: b.payload }; });
+      }
+      if (entry.text || entry.image || (entry.buttons && entry.buttons.length)) add(entry);
+    });
+  }
+
+  // --- notices and retry ----------------------------------------------------------------------
+  function showNotice(text, retry) {
+    noticeText.textContent = text;
+    retryAction = retry || null;
+    noticeRetry.hidden = !retry;
+    noticeRetry.disabled = false;
+    notice.hidden = false;
+  }
+  function hideNotice() { notice.hidden = true; retryAction = null; }
+  noticeRetry.addEventListener("click", function () {
+    var action = retryAction;
+    retryAction = null;           // a second click cannot run it again
+    noticeRetry.disabled = true;
+    if (action) action();
+  });
+
+  function setBusy(value) {
+    busy = value;
+    typing.hidden = !value;
+    sendButton.disabled = value;
+    if (value) { log.setAttribute("aria-busy", "true"); } else { log.removeAttribute("aria-busy"); }
+  }
+
+  // --- talking to Rasa -------------------------------------------------------------------------
+  function send(payload, display) {
+    if (busy) return;
+    hideNotice();
+    add({ who: "user", text: display || payload });
+    deliver({ sender: sender, message: payload, metadata: { message_id: newId() } });
+  }
+
+  /* Posts one message. A retry re-posts the same body (same message_id) only after this
+     attempt has definitely failed, and only once per click. */
+  function deliver(body) {
+    setBusy(true);
+    fetch(WEBHOOK, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      if (res.status >= 500 || res.status === 429) { throw { unavailable: true, status: res.status }; }
+      if (!res.ok) { throw { status: res.status }; }
+      return res.json();
+    }).then(function (messages) {
+      setBusy(false);
+      hideNotice();
+      showBotMessages(messages);
+      if (!messages || !messages.length) add({ who: "bot", text: "(no answer; type **help** to see what I can do)" });
+      input.focus();
+    }).catch(function (err) {
+      setBusy(false);
+      var text;
+      if (err && err.status && !err.unavailable) {
+        text = "The assistant could not handle that message (error " + err.status + ").";
+        showNotice(text, null);
+        return;
+      }
+      text = err && err.unavailable
+        ? "The assistant is temporarily unavailable. Your message was not answered."
+        : "Cannot reach the assistant. Check your connection.";
+      showNotice(text + " Press Retry to send it again.", function () { hideNotice(); deliver(body); });
+    });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var text = input.value.trim();
+    if (!text || busy) return;
+    input.value = "";
+    send(text);
+  });
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event("submit", { cancelable: true }));
+    }
+  });
+
+  // --- upload ---------------------------------------------------------------------------------
+  function mb(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
+  function setProgress(percent, text, indeterminate) {
+    progressBox.hidden = false;
+    progressBar.classList.toggle("indeterminate", !!indeterminate);
+    progressBar.style.width = indeterminate ? "" : percent + "%";
+    progressBar.setAttribute("aria-valuenow", String(Math.round(percent)));
+    progressText.textContent = text;
+  }
+
+  function upload(file) {
+    if (!file) return;
+    if (currentXhr) { showNotice("An upload is already in progress.", null); return; }
+    hideNotice();
+    if (file.size === 0) { add({ who: "error", text: "The file " + file.name + " is empty." }); return; }
+    if (file.size > uploadMaxBytes) {
+      add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(uploadMaxBytes) + " limit. Please upload a smaller export (for example one state)." });
+      return;
+    }
+    var started = Date.now();
+    var xhr = new XMLHttpRequest();
+    currentXhr = xhr;
+    uploadButton.disabled = true;
+    cancelButton.hidden = false;
+    progressBox.dataset.state = "uploading";
+    setProgress(0, "Uploading " + file.name + "…");
+    xhr.upload.addEventListener("progress", function (e) {
+      if (!e.lengthComputable) return;
+      var pct = (100 * e.loaded) / e.total;
+      var elapsed = (Date.now() - started) / 1000;
+      var left = e.loaded > 0 && elapsed > 2 ? Math.round((elapsed * (e.total - e.loaded)) / e.loaded) : null;
+      setProgress(pct, "Uploading " + file.name + ": " + mb(e.loaded) + " of " + mb(e.total) + " (" + Math.floor(pct) + "%)" +
+        (left != null && left > 0 ? ", about " + (left > 90 ? Math.round(left / 60) + " min" : left + " s") + " left" : ""));
+    });
+    xhr.upload.addEventListener("load", function () {
+      progressBox.dataset.state = "reading";
+      setProgress(100, "Upload complete. Reading the file (a national file takes a minute)…", true);
+    });
+    function finish() {
+      currentXhr = null;
+      uploadButton.disabled = false;
+      cancelButton.hidden = true;
+      fileInput.value = "";
+    }
+    xhr.addEventListener("load", function () {
+      finish();
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 200 && data && data.dataset_id) {
+        progressBox.dataset.state = "done";
+        setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows).");
+        var command = "/dataset_uploaded" + JSON.stringify({ dataset_id: String(data.dataset_id) });
+        send(command, "Uploaded " + file.name);
+      } else if (xhr.status >= 400 && xhr.status < 500) {
+        progressBox.dataset.state = "failed";
+        progressBox.hidden = true;
+        add({ who: "error", text: (data && data.error) || ("The upload was refused (error " + xhr.status + ").") });
+      } else {
+        progressBox.dataset.state = "failed";
+        progressBox.hidden = true;
+        showNotice("The upload service is temporarily unavailable.", function () { hideNotice(); upload(file); });
+      }
+    });
+    xhr.addEventListener("error", function () {
+      finish();
+      progressBox.dataset.state = "failed";
+      progressBox.hidden = true;
+      showNotice("The upload was interrupted: cannot reach the server.", function () { hideNotice(); upload(file); });
+    });
+    xhr.addEventListener("abort", function () {
+      finish();
+      progressBox.dataset.state = "cancelled";
+      progressBox.hidden = true;
+    });
+    var data = new FormData();
+    data.append("file", file, file.name);
+    xhr.open("POST", UPLOAD + "?sender=" + encodeURIComponent(sender));
+    xhr.send(data);
+  }
+
+  uploadButton.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () { upload(fileInput.files && fileInput.files[0]); });
+  cancelButton.addEventListener("click", function () { if (currentXhr) currentXhr.abort(); });
+
+  var dragDepth = 0;
+  function hasFiles(e) { return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") >= 0; }
+  document.addEventListener("dragenter", function (e) { if (!hasFiles(e)) return; e.preventDefault(); dragDepth++; dropOverlay.hidden = false; });
+  document.addEventListener("dragover", function (e) { if (hasFiles(e)) e.preventDefault(); });
+  document.addEventListener("dragleave", function (e) { if (!hasFiles(e)) return; dragDepth = Math.max(0, dragDepth - 1); if (!dragDepth) dropOverlay.hidden = true; });
+  document.addEventListener("drop", function (e) {
+    if (!hasFiles(e)) return;
+    e.preventDefault(); dragDepth = 0; dropOverlay.hidden = true;
+    upload(e.dataTransfer.files[0]);
+  });
+
+  // --- conversation control --------------------------------------------------------------------
+  $("new-conversation").addEventListener("click", function () {
+    if (busy || currentXhr) return;
+    try { localStorage.removeItem(historyKey()); } catch (e) { /* ignore */ }
+    sender = newId();
+    store("tpr.sender", sender);
+    history = [];
+    log.textContent = "";
+    hideNotice();
+    progressBox.hidden = true;
+    greet();
+    input.focus();
+  });
+
+  function greet() {
+    add({ who: "bot", text: "Hello! Upload the NMEP health-facility workbook (**.xlsx**, **.xls** or **.csv**) with the **Upload** button or by dropping it here, and I will calculate ward-level test positivity rates." });
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+  history.forEach(function (entry) { renderEntry(entry, false); });
+  // Only the latest answer's buttons stay clickable after a reload.
+  var lastUser = -1;
+  history.forEach(function (entry, index) { if (entry.who === "user") lastUser = index; });
+  var bubbles = log.children;
+  for (var b = 0; b <= lastUser && b < bubbles.length; b++) {
+    var old = bubbles[b].querySelectorAll(".buttons button");
+    for (var k = 0; k < old.length; k++) old[k].disabled = true;
+  }
+  if (!history.length) greet();
+  scrollDown();
+
+  fetch(HEALTH).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
+    if (h && h.upload_max_bytes) uploadMaxBytes = h.upload_max_bytes;
+  }).catch(function () { /* the first message will report an unreachable server */ });
+
+  window.tprWidget = { sender: function () { return sender; }, renderMarkdown: renderMarkdown };
+})();
