@@ -1,0 +1,30 @@
+"""The TPR engine: NMEP workbooks -> ward-level malaria test positivity rates (pure pandas)."""
+
+from actions.tpr.calc import Selection, TPRResult, compute_tpr
+from actions.tpr.dataset import Dataset, load_dataset
+from actions.tpr.errors import TPRDataError
+from actions.tpr.names import clean_name
+from actions.tpr.summary import summarise
+
+__all__ = [
+    "Dataset",
+    "Selection",
+    "TPRDataError",
+    "TPRResult",
+    "clean_name",
+    "compute_tpr",
+    "load_dataset",
+    "result_chart_png",
+    "result_to_csv_bytes",
+    "result_to_xlsx_bytes",
+    "summarise",
+]
+
+
+def __getattr__(name: str):
+    """Exports load matplotlib/xlsxwriter lazily: most callers never need them."""
+    if name in ("result_to_csv_bytes", "result_to_xlsx_bytes", "result_chart_png"):
+        from actions.tpr import export
+
+        return getattr(export, name)
+    raise AttributeError(name)

@@ -1,0 +1,405 @@
+"""Calculation: ward TPR for one selection, by the rules of docs/tpr-method.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from actions.tpr.columns import AGES
+from actions.tpr.dataset import LEVEL_CATEGORIES, Dataset
+from actions.tpr.errors import TPRDataError
+from actions.tpr.names import clean_name, name_key
+
+FACILITY_LEVELS = ("primary", "secondary", "tertiary", "all")
+AGE_GROUPS = ("u5", "o5", "pw", "all")
+METHODS = ("max", "rdt", "microscopy", "combined")
+WARD_COLUMNS = [
+    "state",
+    "lga",
+    "ward",
+    "tpr",
+    "tested",
+    "positive",
+    "method",
+    "rdt_tested",
+    "rdt_positive",
+    "rdt_tpr",
+    "microscopy_tested",
+    "microscopy_positive",
+    "microscopy_tpr",
+    "facilities",
+    "invalid_pairs",
+]
+OPD_COLUMNS = ["opd_attendance", "tpr_opd", "tpr_opd_note"]
+OPD_NOTE = "alternative figure for TPR > 50%: positives / outpatient attendance; not the TPR"
+AGE_LABELS = {
+    "u5": "under 5",
+    "o5": "5 and over (excl. PW)",
+    "pw": "pregnant women",
+    "all": "all ages",
+}
+LEVEL_LABELS = {
+    "primary": "primary facilities",
+    "secondary": "secondary facilities",
+    "tertiary": "tertiary facilities",
+    "all": "all facilities",
+}
+METHOD_LABELS = {
+    "max": "higher of RDT and microscopy",
+    "rdt": "RDT only",
+    "microscopy": "microscopy only",
+    "combined": "RDT and microscopy combined",
+}
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One calculation: state, facility level, age group, method and optional period range."""
+
+    state: str
+    facility_level: str = "all"
+    age_group: str = "all"
+    method: str = "max"
+    period_from: str | int | None = None
+    period_to: str | int | None = None
+
+    def describe(self) -> str:
+        """`Adamawa, primary facilities, under 5, higher of RDT and microscopy`."""
+        parts = [
+            self.state,
+            LEVEL_LABELS.get(self.facility_level, self.facility_level),
+            AGE_LABELS.get(self.age_group, self.age_group),
+            METHOD_LABELS.get(self.method, self.method),
+        ]
+        return ", ".join(parts)
+
+
+@dataclass
+class TPRResult:
+    """The ward table, LGA and state totals, statistics and quality counts of a selection."""
+
+    selection: Selection
+    wards: pd.DataFrame
+    lgas: pd.DataFrame
+    state_total: dict[str, Any]
+    stats: dict[str, Any]
+    quality: dict[str, int]
+    period: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def top_wards(self, n: int = 10) -> pd.DataFrame:
+        """Wards by TPR, highest first; wards without data last; ties by more tests."""
+        ordered = self.wards.sort_values(
+            ["tpr", "tested"], ascending=[False, False], na_position="last", kind="stable"
+        )
+        return ordered.head(n).reset_index(drop=True)
+
+    @property
+    def title(self) -> str:
+        text = f"Ward TPR: {self.selection.describe()}"
+        if self.period.get("first"):
+            text += f", {self.period['first']} to {self.period['last']}"
+        return text
+
+
+def resolve_state(dataset: Dataset, state: str) -> str:
+    """The file's spelling of `state` (`ad Adamawa State`, `ADAMAWA` -> `Adamawa`)."""
+    wanted = name_key(clean_name(state))
+    names = list(dataset.arrays.state_bounds)
+    for name in names:
+        if name_key(name) == wanted:
+            return name
+    raise TPRDataError(
+        f"I couldn't find '{state}' in this file. The states in it are: {', '.join(names)}."
+    )
+
+
+def period_code(value: str | int | None) -> int | None:
+    """`202401`, 202401 or `January 2024` -> 202401."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if text.isdigit() and len(text) == 6:
+        return int(text)
+    parts = text.casefold().split()
+    if len(parts) == 2 and parts[0] in _MONTHS and parts[1].isdigit():
+        return int(parts[1]) * 100 + _MONTHS.index(parts[0]) + 1
+    raise TPRDataError(f"'{value}' is not a period I understand; use e.g. 202401 or January 2024.")
+
+
+def _validate(dataset: Dataset, selection: Selection) -> Selection:
+    state = resolve_state(dataset, selection.state)
+    level = str(selection.facility_level).strip().casefold()
+    if level not in FACILITY_LEVELS:
+        raise TPRDataError(
+            f"'{selection.facility_level}' is not a facility level; choose primary, secondary, "
+            "tertiary or all."
+        )
+    if level != "all" and not dataset.meta.get("has_facility_level", False):
+        raise TPRDataError(
+            "This file has no facility level column, so the TPR can only be calculated for "
+            "all facilities."
+        )
+    age = str(selection.age_group).strip().casefold()
+    if age not in AGE_GROUPS:
+        raise TPRDataError(
+            f"'{selection.age_group}' is not an age group; choose u5, o5, pw or all."
+        )
+    method = str(selection.method).strip().casefold()
+    if method not in METHODS:
+        raise TPRDataError(
+            f"'{selection.method}' is not a method; choose max, rdt, microscopy or combined."
+        )
+    return replace(selection, state=state, facility_level=level, age_group=age, method=method)
+
+
+def rates(
+    rdt_t: np.ndarray, rdt_p: np.ndarray, mic_t: np.ndarray, mic_p: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(tpr, tested, positive, method name, rdt_tpr, microscopy_tpr) per row of sums.
+
+    A rate exists only where its tests are > 0; elsewhere it is NaN (blank), never 0.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rdt_rate = np.where(rdt_t > 0, 100.0 * rdt_p / np.where(rdt_t > 0, rdt_t, 1), np.nan)
+        mic_rate = np.where(mic_t > 0, 100.0 * mic_p / np.where(mic_t > 0, mic_t, 1), np.nan)
+        all_t, all_p = rdt_t + mic_t, rdt_p + mic_p
+        all_rate = np.where(all_t > 0, 100.0 * all_p / np.where(all_t > 0, all_t, 1), np.nan)
+    none = np.array("none", dtype=object)
+    if method == "rdt":
+        chosen = np.where(rdt_t > 0, "rdt", none)
+        return rdt_rate, rdt_t, rdt_p, chosen, rdt_rate, mic_rate
+    if method == "microscopy":
+        chosen = np.where(mic_t > 0, "microscopy", none)
+        return mic_rate, mic_t, mic_p, chosen, rdt_rate, mic_rate
+    if method == "combined":
+        chosen = np.where(all_t > 0, "combined", none)
+        return all_rate, all_t, all_p, chosen, rdt_rate, mic_rate
+    # max: microscopy only when strictly higher (a tie goes to RDT) or RDT has no rate.
+    use_mic = (mic_t > 0) & ((rdt_t == 0) | (mic_rate > rdt_rate))
+    use_rdt = (rdt_t > 0) & ~use_mic
+    tpr = np.where(use_mic, mic_rate, np.where(use_rdt, rdt_rate, np.nan))
+    tested = np.where(use_mic, mic_t, np.where(use_rdt, rdt_t, 0))
+    positive = np.where(use_mic, mic_p, np.where(use_rdt, rdt_p, 0))
+    chosen = np.where(use_mic, "microscopy", np.where(use_rdt, "rdt", none))
+    return tpr, tested, positive, chosen, rdt_rate, mic_rate
+
+
+def _rate_columns(sums: pd.DataFrame, method: str) -> dict[str, Any]:
+    tpr, tested, positive, chosen, rdt_rate, mic_rate = rates(
+        sums["rdt_tested"].to_numpy(),
+        sums["rdt_positive"].to_numpy(),
+        sums["microscopy_tested"].to_numpy(),
+        sums["microscopy_positive"].to_numpy(),
+        method,
+    )
+    return {
+        "tpr": tpr.astype(float),
+        "tested": tested,
+        "positive": positive,
+        "method": chosen.astype(object),
+        "rdt_tpr": rdt_rate,
+        "microscopy_tpr": mic_rate,
+    }
+
+
+def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
+    """Ward TPR for `selection`; raises TPRDataError for a state or level not in the file."""
+    selection = _validate(dataset, selection)
+    arrays = dataset.arrays
+    start, end = arrays.state_bounds[selection.state]
+    frame = dataset.frame
+
+    mask = np.ones(end - start, dtype=bool)
+    if selection.facility_level != "all":
+        level_code = LEVEL_CATEGORIES.index(selection.facility_level)
+        mask &= arrays.level_code[start:end] == level_code
+        if not mask.any():
+            raise TPRDataError(
+                f"{selection.state} has no {selection.facility_level} facilities in this file."
+            )
+    periods = arrays.periodcode[start:end]
+    first, last = period_code(selection.period_from), period_code(selection.period_to)
+    if first is not None:
+        mask &= periods >= first
+    if last is not None:
+        mask &= periods <= last
+    if not mask.any():
+        raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
+
+    ages = [AGES.index(selection.age_group)] if selection.age_group != "all" else [0, 1, 2]
+    weight = mask.astype(np.int64)
+    tests = arrays.tests[start:end][:, :, ages].sum(axis=2) * weight[:, None]
+    positives = arrays.positives[start:end][:, :, ages].sum(axis=2) * weight[:, None]
+    invalid = arrays.invalid[start:end][:, :, ages].sum(axis=(1, 2)) * weight
+
+    ward_ids = arrays.ward_id[start:end]
+    first_ward = int(ward_ids.min())
+    local = ward_ids - first_ward
+    n_wards = int(local.max()) + 1
+
+    def per_ward(values: np.ndarray) -> np.ndarray:
+        summed = np.bincount(local, weights=values, minlength=n_wards)
+        return np.rint(summed).astype(np.int64) if values.dtype.kind in "iub" else summed
+
+    facility_ids = arrays.facility_id[start:end][mask]
+    _, first_rows = np.unique(facility_ids, return_index=True)
+    facilities = np.bincount(local[mask][first_rows], minlength=n_wards)
+
+    _, ward_first_row = np.unique(local, return_index=True)
+    names = frame.iloc[start + ward_first_row]
+    wards = pd.DataFrame(
+        {
+            "state": selection.state,
+            "lga": names["lga"].astype(str).to_numpy(),
+            "ward": names["ward"].astype(str).to_numpy(),
+            "rdt_tested": per_ward(tests[:, 0]),
+            "rdt_positive": per_ward(positives[:, 0]),
+            "microscopy_tested": per_ward(tests[:, 1]),
+            "microscopy_positive": per_ward(positives[:, 1]),
+            "facilities": facilities.astype(np.int64),
+            "invalid_pairs": per_ward(invalid),
+        }
+    )
+    for column, values in _rate_columns(wards, selection.method).items():
+        wards[column] = values
+
+    has_opd = bool(dataset.meta.get("has_opd")) and "opd" in frame
+    if has_opd:
+        opd_raw = frame["opd"].iloc[start:end].to_numpy(dtype="float64", na_value=np.nan)
+        opd_reported = ~np.isnan(opd_raw) & mask
+        opd_values = np.where(opd_reported, opd_raw, 0.0)
+        opd = np.bincount(local, weights=opd_values, minlength=n_wards)
+        opd_any = np.bincount(local, weights=opd_reported, minlength=n_wards) > 0
+        wards["opd_attendance"] = np.where(opd_any, opd, np.nan)
+        high = (wards["tpr"].to_numpy() > 50) & opd_any & (opd > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            wards["tpr_opd"] = np.where(
+                high, 100.0 * wards["positive"] / np.where(opd > 0, opd, 1), np.nan
+            )
+        wards["tpr_opd_note"] = np.where(high, OPD_NOTE, "")
+
+    columns = WARD_COLUMNS + (OPD_COLUMNS if has_opd else [])
+    wards = wards[columns]
+    lgas = _lga_totals(wards, selection.method)
+    state_total = _state_total(wards, selection)
+    with_data = wards["tpr"].notna()
+    values = wards.loc[with_data, "tpr"]
+    stats = {
+        "wards_total": int(len(wards)),
+        "wards_with_data": int(with_data.sum()),
+        "wards_without_data": int((~with_data).sum()),
+        "mean": float(values.mean()) if len(values) else None,
+        "median": float(values.median()) if len(values) else None,
+        "min": float(values.min()) if len(values) else None,
+        "max": float(values.max()) if len(values) else None,
+    }
+    by_state = dataset.meta.get("rows_without_ward_by_state", {})
+    quality = {
+        "invalid_pairs": int(wards["invalid_pairs"].sum()),
+        "totals_rows_dropped": int(dataset.meta.get("totals_rows_dropped", 0)),
+        "rows_without_ward": int(by_state.get(selection.state, 0)),
+    }
+    selected_periods = periods[mask]
+    lo, hi = int(selected_periods.min()), int(selected_periods.max())
+    period = {
+        "first_code": str(lo),
+        "last_code": str(hi),
+        "first": _period_name(frame, start, end, lo),
+        "last": _period_name(frame, start, end, hi),
+    }
+    return TPRResult(
+        selection=selection,
+        wards=wards,
+        lgas=lgas,
+        state_total=state_total,
+        stats=stats,
+        quality=quality,
+        period=period,
+        source=str(dataset.meta.get("source_name", "")),
+    )
+
+
+def _period_name(frame: pd.DataFrame, start: int, end: int, code: int) -> str:
+    position = int(np.argmax(frame["periodcode"].to_numpy()[start:end] == code))
+    return str(frame["period"].iloc[start + position])
+
+
+_SUM_COLUMNS = [
+    "rdt_tested",
+    "rdt_positive",
+    "microscopy_tested",
+    "microscopy_positive",
+    "facilities",
+    "invalid_pairs",
+]
+TOTAL_COLUMNS = [
+    "tpr",
+    "tested",
+    "positive",
+    "method",
+    "rdt_tested",
+    "rdt_positive",
+    "rdt_tpr",
+    "microscopy_tested",
+    "microscopy_positive",
+    "microscopy_tpr",
+    "facilities",
+    "invalid_pairs",
+]
+
+
+def _lga_totals(wards: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Per-LGA sums of the ward figures, with the rate rule applied to the sums."""
+    grouped = wards.groupby("lga", sort=True)
+    lgas = grouped[_SUM_COLUMNS].sum()
+    lgas["wards"] = grouped.size()
+    lgas["wards_with_data"] = grouped["tpr"].count()
+    for column, values in _rate_columns(lgas, method).items():
+        lgas[column] = values
+    lgas = lgas.reset_index()
+    lgas.insert(0, "state", wards["state"].iloc[0] if len(wards) else "")
+    return lgas[["state", "lga", "wards", "wards_with_data", *TOTAL_COLUMNS]]
+
+
+def _state_total(wards: pd.DataFrame, selection: Selection) -> dict[str, Any]:
+    sums = wards[_SUM_COLUMNS].sum().to_frame().T
+    figures = _rate_columns(sums, selection.method)
+    total: dict[str, Any] = {
+        "state": selection.state,
+        "wards": int(len(wards)),
+        "wards_with_data": int(wards["tpr"].notna().sum()),
+    }
+    for column in TOTAL_COLUMNS:
+        value = figures[column][0] if column in figures else sums[column].iloc[0]
+        total[column] = _plain(value)
+    return total
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalar -> JSON-able Python value; NaN -> None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.integer | int):
+        return int(value)
+    value = float(value)
+    if np.isnan(value):
+        return None
+    return value

@@ -1,0 +1,287 @@
+"""The canonical dataset: one cleaned, typed frame plus metadata; Arrow bytes for Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from actions.tpr.columns import AGES, INDICATORS
+from actions.tpr.errors import TPRDataError
+from actions.tpr.names import clean_categorical, is_total, normalise_level
+from actions.tpr.reader import RawTable, read_source, read_table
+
+LOCATIONS = ("state", "lga", "ward", "facility")
+LEVEL_CATEGORIES = ("primary", "secondary", "tertiary", "unknown")
+_META_KEY = b"tpr_meta"
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+@dataclass
+class Arrays:
+    """Precomputed per-row numbers so that a recompute is a few numpy sums on a slice.
+
+    `tests`/`positives` are the counted figures (0 where the pair is not counted) with shape
+    (rows, 2 methods, 3 ages); `invalid` flags the excluded pairs.
+    """
+
+    tests: np.ndarray
+    positives: np.ndarray
+    invalid: np.ndarray
+    reported: np.ndarray  # tested cell not blank, (rows, 2, 3)
+    ward_id: np.ndarray
+    facility_id: np.ndarray
+    state_bounds: dict[str, tuple[int, int]]
+    level_code: np.ndarray
+    periodcode: np.ndarray
+
+
+@dataclass
+class Dataset:
+    """A loaded file: `frame` (canonical columns, sorted by state) and `meta` (JSON-able)."""
+
+    frame: pd.DataFrame
+    meta: dict[str, Any]
+    _arrays: Arrays | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def states(self) -> list[str]:
+        return [s for s in self.frame["state"].cat.categories if (self.frame["state"] == s).any()]
+
+    @property
+    def arrays(self) -> Arrays:
+        if self._arrays is None:
+            self._arrays = _build_arrays(self.frame)
+        return self._arrays
+
+    def to_bytes(self) -> bytes:
+        """Arrow IPC stream bytes with `meta` in the schema metadata."""
+        table = pa.Table.from_pandas(self.frame, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[_META_KEY] = json.dumps(self.meta).encode()
+        table = table.replace_schema_metadata(metadata)
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Dataset:
+        """Restore a dataset saved by `to_bytes`."""
+        try:
+            table = pa.ipc.open_stream(io.BytesIO(data)).read_all()
+        except (pa.ArrowInvalid, OSError) as error:
+            raise TPRDataError(
+                "The stored dataset is damaged; please upload the file again."
+            ) from error
+        meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+        frame = table.to_pandas()
+        return cls(frame=frame, meta=meta)
+
+
+def load_dataset(source: str | Path | bytes | BinaryIO, filename: str | None = None) -> Dataset:
+    """Read any NMEP layout into a Dataset; every failure is a TPRDataError."""
+    data, name = read_source(source, filename)
+    try:
+        raw = read_table(data, name)
+        return _canonicalise(raw, name)
+    except TPRDataError:
+        raise
+    except MemoryError as error:
+        raise TPRDataError("This file is too large to process in memory.") from error
+    except Exception as error:  # noqa: BLE001 - a broken file must never crash the caller
+        raise TPRDataError(
+            "This file could not be read as an NMEP workbook: its content is not in the "
+            "expected form. Check that it is the DHIS2/NMEP export and upload it again."
+        ) from error
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    """Numbers as nullable Int32 when whole (the usual case), else float64."""
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    finite = numbers.dropna()
+    if finite.empty or (np.all(np.floor(finite) == finite) and finite.abs().max() < 2**31 - 1):
+        return numbers.astype("Int32")
+    return numbers
+
+
+def _periods(raw: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(period name categorical, periodcode int32) from whichever period columns exist."""
+    code = None
+    if "periodcode" in raw:
+        code = pd.to_numeric(raw["periodcode"], errors="coerce")
+    if "period" in raw:
+        names = raw["period"].astype("string").str.strip()
+        if code is None or code.isna().all():
+            parsed = pd.to_datetime(names, format="%B %Y", errors="coerce")
+            code = parsed.dt.year * 100 + parsed.dt.month
+    else:
+        names = None
+    if code is None:
+        code = pd.Series(0, index=raw.index)
+    code = code.fillna(0).astype("int32")
+    if names is None or names.isna().all():
+        names = code.map(
+            lambda c: f"{_MONTHS[c % 100 - 1]} {c // 100}" if 1 <= c % 100 <= 12 else "Unknown"
+        )
+    names = names.fillna("Unknown")
+    return names, code
+
+
+def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
+    raw = raw_table.frame.reset_index(drop=True)
+    columns: dict[str, Any] = {}
+    for field_name in LOCATIONS:
+        if field_name in raw:
+            columns[field_name] = clean_categorical(raw[field_name])
+        else:  # no facility column: one nameless facility per ward
+            columns[field_name] = pd.Categorical([""] * len(raw))
+    frame = pd.DataFrame(columns)
+    indicators = pd.DataFrame({ind: _numeric(raw[ind]) for ind in INDICATORS})
+    has_figures = indicators.notna().any(axis=1).to_numpy()
+
+    present = [f for f in LOCATIONS if f in raw]
+    is_blank = {f: frame[f].isna().to_numpy() for f in LOCATIONS}
+    totals_flag = np.zeros(len(raw), dtype=bool)
+    for f in LOCATIONS:
+        cats = frame[f].cat.categories
+        total_cats = [c for c in cats if is_total(c)]
+        if total_cats:
+            totals_flag |= frame[f].isin(total_cats).to_numpy()
+    if "country" in raw:
+        country = raw["country"].astype("string").str.strip().fillna("")
+        totals_flag |= country.map(is_total).to_numpy(dtype=bool)
+    all_blank_location = np.logical_and.reduce([is_blank[f] for f in present])
+    empty_row = all_blank_location & ~has_figures
+    if "country" in raw:
+        empty_row &= raw["country"].isna().to_numpy()
+    totals_flag |= all_blank_location & has_figures
+    totals_flag &= ~empty_row
+    without_ward = ~totals_flag & ~empty_row & (is_blank["ward"] | is_blank["state"])
+    keep = ~(totals_flag | empty_row | without_ward)
+
+    rows_without_ward_by_state: dict[str, int] = {}
+    if without_ward.any():
+        counts = frame["state"][without_ward].value_counts()
+        rows_without_ward_by_state = {str(k): int(v) for k, v in counts.items() if v}
+
+    has_level = "level" in raw
+    if has_level:
+        level_codes, level_uniques = pd.factorize(raw["level"])
+        mapped = np.array([normalise_level(u) for u in level_uniques] + ["unknown"], dtype=object)
+        level = pd.Categorical(mapped[level_codes], categories=LEVEL_CATEGORIES)
+    else:
+        level = pd.Categorical(["unknown"] * len(raw), categories=LEVEL_CATEGORIES)
+    frame["level"] = level
+    period_names, period_codes = _periods(raw)
+    frame["period"] = pd.Categorical(period_names.astype(str))
+    frame["periodcode"] = period_codes.to_numpy()
+    for ind in INDICATORS:
+        frame[ind] = indicators[ind]
+    has_opd = "opd" in raw
+    if has_opd:
+        frame["opd"] = _numeric(raw["opd"])
+
+    frame = frame.loc[keep]
+    # Sorting by state once lets a recompute slice one state instead of filtering 340k rows.
+    order = np.argsort(frame["state"].cat.codes.to_numpy(), kind="stable")
+    frame = frame.iloc[order].reset_index(drop=True)
+    for f in (*LOCATIONS, "period"):
+        frame[f] = frame[f].cat.remove_unused_categories()
+    period_order = (
+        frame[["period", "periodcode"]].drop_duplicates().sort_values("periodcode")["period"]
+    )
+    frame["period"] = (
+        frame["period"].cat.reorder_categories(
+            list(dict.fromkeys(period_order.astype(str))), ordered=False
+        )
+        if len(frame)
+        else frame["period"]
+    )
+    if frame.empty:
+        raise TPRDataError(
+            "The file has the expected columns but no usable rows: every row lacks a state or "
+            "ward, or is a totals row."
+        )
+    meta = {
+        "layout": raw_table.match.layout,
+        "source_name": name,
+        "sheet": raw_table.sheet,
+        "has_facility_level": bool(has_level),
+        "has_opd": bool(has_opd),
+        "totals_rows_dropped": int(totals_flag.sum()),
+        "rows_without_ward": int(without_ward.sum()),
+        "rows_without_ward_by_state": rows_without_ward_by_state,
+    }
+    return Dataset(frame=frame, meta=meta)
+
+
+def _build_arrays(frame: pd.DataFrame) -> Arrays:
+    n = len(frame)
+    tests = np.zeros((n, 2, 3), dtype=np.int64)
+    positives = np.zeros((n, 2, 3), dtype=np.int64)
+    invalid = np.zeros((n, 2, 3), dtype=bool)
+    reported = np.zeros((n, 2, 3), dtype=bool)
+    tests_f = np.zeros((n, 2, 3), dtype=np.float64)
+    positives_f = np.zeros((n, 2, 3), dtype=np.float64)
+    for m, method in enumerate(("rdt", "micro")):
+        for a, age in enumerate(AGES):
+            t = frame[f"{method}_tested_{age}"].to_numpy(dtype="float64", na_value=np.nan)
+            p = frame[f"{method}_positive_{age}"].to_numpy(dtype="float64", na_value=np.nan)
+            t_blank = np.isnan(t)
+            p_blank = np.isnan(p)
+            t0 = np.where(t_blank, 0.0, t)
+            p0 = np.where(p_blank, 0.0, p)
+            counted = (t0 > 0) & (p_blank | ((p0 >= 0) & (p0 <= t0)))
+            nothing = (t0 == 0) & (p0 == 0)
+            invalid[:, m, a] = ~counted & ~nothing
+            tests_f[:, m, a] = np.where(counted, t0, 0.0)
+            positives_f[:, m, a] = np.where(counted, p0, 0.0)
+            reported[:, m, a] = ~t_blank
+    if np.all(np.floor(tests_f) == tests_f) and np.all(np.floor(positives_f) == positives_f):
+        tests, positives = tests_f.astype(np.int64), positives_f.astype(np.int64)
+    else:
+        tests, positives = tests_f, positives_f
+    ward_keys = frame[["state", "lga", "ward"]]
+    ward_id = ward_keys.groupby(["state", "lga", "ward"], observed=True, sort=True).ngroup()
+    facility_id = frame.groupby(
+        ["state", "lga", "ward", "facility"], observed=True, sort=True
+    ).ngroup()
+    state_codes = frame["state"].cat.codes.to_numpy()
+    bounds: dict[str, tuple[int, int]] = {}
+    if n:
+        change = np.flatnonzero(np.diff(state_codes)) + 1
+        starts = np.concatenate([[0], change])
+        ends = np.concatenate([change, [n]])
+        for start, end in zip(starts, ends, strict=True):
+            bounds[frame["state"].cat.categories[state_codes[start]]] = (int(start), int(end))
+    return Arrays(
+        tests=tests,
+        positives=positives,
+        invalid=invalid,
+        reported=reported,
+        ward_id=ward_id.to_numpy(dtype=np.int64),
+        facility_id=facility_id.to_numpy(dtype=np.int64),
+        state_bounds=bounds,
+        level_code=frame["level"].cat.codes.to_numpy(),
+        periodcode=frame["periodcode"].to_numpy(),
+    )

@@ -1,0 +1,140 @@
+"""Exports of a TPRResult: CSV (UTF-8 with BOM), XLSX (four sheets) and a PNG chart."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+
+from actions.tpr.calc import TPRResult
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+RATE_COLUMNS = ("tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd")
+
+
+def defuse(value: object) -> object:
+    """Text that Excel would run as a formula (`=cmd|...`) gets a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _written(frame: pd.DataFrame, escape: bool) -> pd.DataFrame:
+    """Rates rounded to 2 decimals for output only; text cells made formula-safe."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in RATE_COLUMNS:
+            out[column] = out[column].astype(float).round(2)
+        elif escape and (
+            out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype)
+        ):
+            out[column] = out[column].map(defuse)
+    return out
+
+
+def result_to_csv_bytes(result: TPRResult) -> bytes:
+    """The ward table as CSV in UTF-8 with a BOM (so Excel shows names correctly)."""
+    text = _written(result.wards, escape=True).to_csv(index=False, lineterminator="\r\n")
+    return text.encode("utf-8-sig")
+
+
+def _summary_rows(result: TPRResult) -> pd.DataFrame:
+    selection = result.selection
+    total = result.state_total
+    stats = result.stats
+
+    def pct(value: float | None) -> object:
+        return None if value is None else round(value, 2)
+
+    rows = [
+        ("Source file", result.source),
+        ("State", selection.state),
+        ("Facility level", selection.facility_level),
+        ("Age group", selection.age_group),
+        ("Method", selection.method),
+        ("First period", result.period.get("first")),
+        ("Last period", result.period.get("last")),
+        ("Wards", stats["wards_total"]),
+        ("Wards with data", stats["wards_with_data"]),
+        ("Wards without data (TPR blank)", stats["wards_without_data"]),
+        ("Mean ward TPR (%)", pct(stats["mean"])),
+        ("Median ward TPR (%)", pct(stats["median"])),
+        ("Lowest ward TPR (%)", pct(stats["min"])),
+        ("Highest ward TPR (%)", pct(stats["max"])),
+        ("State TPR (%)", pct(total["tpr"])),
+        ("State tested", total["tested"]),
+        ("State positive", total["positive"]),
+        ("State method", total["method"]),
+    ]
+    return pd.DataFrame(rows, columns=["item", "value"])
+
+
+def _quality_rows(result: TPRResult) -> pd.DataFrame:
+    quality = result.quality
+    rows = [
+        ("Invalid cell pairs excluded (positives > tested, or positives without tests)",
+         quality["invalid_pairs"]),
+        ("Totals rows dropped", quality["totals_rows_dropped"]),
+        ("Rows without a ward excluded", quality["rows_without_ward"]),
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["check", "count"])
+
+
+def result_to_xlsx_bytes(result: TPRResult) -> bytes:
+    """Workbook with sheets wards, LGAs, summary and data quality; text is never a formula."""
+    buffer = io.BytesIO()
+    options = {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True}
+    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
+        sheets = {
+            "wards": _written(result.wards, escape=False),
+            "LGAs": _written(result.lgas, escape=False),
+            "summary": _summary_rows(result),
+            "data quality": _quality_rows(result),
+        }
+        for name, frame in sheets.items():
+            frame = frame.astype(object).where(frame.notna(), None)
+            frame.to_excel(writer, sheet_name=name, index=False)
+            sheet = writer.sheets[name]
+            sheet.freeze_panes(1, 0)
+            for position, column in enumerate(frame.columns):
+                width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
+                sheet.set_column(position, position, min(max(width + 2, 8), 60))
+    return buffer.getvalue()
+
+
+def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
+    """Horizontal bars of the highest ward TPRs, labelled `ward (LGA)`, selection in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    ranked = result.top_wards(len(result.wards))
+    with_data = ranked[ranked["tpr"].notna()]
+    shown = with_data.head(top).iloc[::-1]
+    height = max(3.0, 0.32 * len(shown) + 1.8)
+    figure = Figure(figsize=(9, height), dpi=100)
+    axes = figure.subplots()
+    labels = [f"{w} ({lga})" for w, lga in zip(shown["ward"], shown["lga"], strict=True)]
+    positions = np.arange(len(shown))
+    bars = axes.barh(positions, shown["tpr"], color="#c0392b")
+    axes.set_yticks(positions, labels=labels, fontsize=8)
+    axes.set_xlim(0, 105)
+    axes.set_xlabel("Test positivity rate (%)")
+    for bar, value in zip(bars, shown["tpr"], strict=True):
+        axes.text(value + 1, bar.get_y() + bar.get_height() / 2, f"{value:.1f}%",
+                  va="center", fontsize=7)  # fmt: skip
+    if len(shown) == 0:
+        axes.text(50, 0.5, "No ward has test data for this selection", ha="center")
+        axes.set_yticks([])
+    title = result.title
+    count = f"{min(top, len(with_data))} of {len(result.wards)} wards shown"
+    missing = result.stats["wards_without_data"]
+    if missing:
+        count += f"; {missing} without data (blank TPR) not shown"
+    axes.set_title(f"{title}\n{count}", fontsize=9, wrap=True)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,321 @@
+"""Reading: bytes of an .xlsx/.xls/.csv file -> the raw table of the columns we need.
+
+fastexcel (Rust calamine) reads workbooks; openpyxl/xlrd are only the fallback when calamine
+refuses a file. Every failure becomes a TPRDataError with a sentence an analyst understands.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+
+from actions.tpr.columns import (
+    ColumnMatch,
+    header_score,
+    match_columns,
+    missing_groups_sentence,
+)
+from actions.tpr.errors import TPRDataError
+
+PREVIEW_ROWS = 30
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ENCRYPTED_MARKERS = ("EncryptedPackage".encode("utf-16-le"), b"EncryptionInfo")
+TEXT_COLUMNS = ("state", "lga", "ward", "facility", "level", "period", "country")
+
+NOT_A_SPREADSHEET = (
+    "This file is not a spreadsheet. Please upload the NMEP data as an Excel workbook "
+    "(.xlsx or .xls) or a CSV file."
+)
+CORRUPT = (
+    "This workbook could not be opened: it looks damaged or incomplete. Open it in Excel, "
+    "save it again as .xlsx and upload the new copy."
+)
+ENCRYPTED = (
+    "This workbook is password-protected, so it cannot be read. Remove the password in Excel "
+    "(File > Info > Protect Workbook), save it and upload it again."
+)
+EMPTY = "This file is empty: it has no rows of data."
+
+
+@dataclass
+class RawTable:
+    """The needed columns of the data sheet, renamed to canonical field names."""
+
+    frame: pd.DataFrame
+    match: ColumnMatch
+    sheet: str | None
+
+
+def read_source(source: str | Path | bytes | BinaryIO, filename: str | None) -> tuple[bytes, str]:
+    """Bytes and a display name from a path, bytes or binary file object."""
+    try:
+        if isinstance(source, bytes | bytearray | memoryview):
+            return bytes(source), filename or "upload"
+        if isinstance(source, str | Path):
+            path = Path(source)
+            return path.read_bytes(), filename or path.name
+        data = source.read()
+        name = filename or Path(str(getattr(source, "name", "upload"))).name
+        return bytes(data), name
+    except FileNotFoundError as error:
+        raise TPRDataError(f"The file {source} does not exist.") from error
+    except IsADirectoryError as error:
+        raise TPRDataError(f"{source} is a folder, not a file.") from error
+    except OSError as error:
+        raise TPRDataError(f"The file could not be read ({error.strerror}).") from error
+
+
+def read_table(data: bytes, filename: str) -> RawTable:
+    """Find the data sheet, its header row and the needed columns; never raises anything else."""
+    if not data.strip():
+        raise TPRDataError(EMPTY)
+    if data.startswith(_OLE_MAGIC) and any(m in data for m in _ENCRYPTED_MARKERS):
+        raise TPRDataError(ENCRYPTED)
+    if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
+        return _read_workbook(data)
+    if _looks_binary(data):
+        raise TPRDataError(NOT_A_SPREADSHEET)
+    return _read_csv(data)
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:8192]
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 13))
+    return controls > len(head) // 100
+
+
+# --- workbooks -------------------------------------------------------------------------------
+
+
+def _read_workbook(data: bytes) -> RawTable:
+    try:
+        return _read_with_calamine(data)
+    except TPRDataError:
+        raise
+    except Exception as calamine_error:  # noqa: BLE001 - any reader failure -> fallback
+        try:
+            return _read_with_python_readers(data)
+        except TPRDataError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a broken file must never crash the caller
+            text = f"{calamine_error} {error}".casefold()
+            if "encrypt" in text or "password" in text:
+                raise TPRDataError(ENCRYPTED) from error
+            raise TPRDataError(CORRUPT) from error
+
+
+def _best_header(rows: list[list[object]]) -> tuple[int, int]:
+    """(score, index) of the row that looks most like the header among preview rows."""
+    best = (0, -1)
+    for index, row in enumerate(rows):
+        score = header_score(list(row))
+        if score > best[0]:
+            best = (score, index)
+    return best
+
+
+def _read_with_calamine(data: bytes) -> RawTable:
+    import fastexcel
+
+    reader = fastexcel.read_excel(data)
+    best: tuple[int, int, int] = (0, -1, -1)  # score, sheet index, header index
+    best_header_cells: list[object] = []
+    for sheet_index in range(len(reader.sheet_names)):
+        preview = reader.load_sheet(
+            sheet_index, header_row=None, n_rows=PREVIEW_ROWS, dtypes="string"
+        ).to_pandas()
+        rows = preview.astype(object).where(preview.notna(), None).values.tolist()
+        score, header_index = _best_header(rows)
+        if score > best[0]:
+            best = (score, sheet_index, header_index)
+            best_header_cells = rows[header_index] if header_index >= 0 else []
+    score, sheet_index, header_index = best
+    if sheet_index < 0:
+        _raise_no_table(reader_has_rows=_calamine_has_rows(reader))
+    match = match_columns(best_header_cells)
+    _check_match(match)
+    wanted = _wanted_positions(match)
+    sheet_name = reader.sheet_names[sheet_index]
+    # Rows before the header are skipped; calamine may count from the first non-empty row, so
+    # try the likely offsets and keep the one whose column names are the header we found.
+    for header_row in range(header_index, header_index + PREVIEW_ROWS):
+        sheet = reader.load_sheet(
+            sheet_index,
+            header_row=header_row,
+            n_rows=0,
+        )
+        names = [c.name for c in sheet.available_columns()]
+        if _same_header(names, best_header_cells):
+            break
+    else:
+        raise TPRDataError(CORRUPT)
+    dtypes = {
+        names[position]: "string"
+        for field_name, position in match.locations.items()
+        if field_name in TEXT_COLUMNS
+    }
+    sheet = reader.load_sheet(
+        sheet_index,
+        header_row=header_row,
+        use_columns=[names[p] for p in sorted(wanted)],
+        dtypes=dtypes,
+        whitespace_as_null=True,
+    )
+    frame = sheet.to_pandas()
+    frame.columns = [wanted[p] for p in sorted(wanted)]
+    return RawTable(frame=frame, match=match, sheet=sheet_name)
+
+
+def _calamine_has_rows(reader) -> bool:
+    for sheet_index in range(len(reader.sheet_names)):
+        preview = reader.load_sheet(sheet_index, header_row=None, n_rows=2).to_pandas()
+        if len(preview) and preview.notna().any().any():
+            return True
+    return False
+
+
+def _same_header(names: list[str], cells: list[object]) -> bool:
+    expected = [str(c).strip() for c in cells if c is not None and str(c).strip()]
+    got = [str(n).strip() for n in names if not str(n).startswith("__UNNAMED__")]
+    return bool(expected) and got[: len(expected)][:3] == expected[:3]
+
+
+def _read_with_python_readers(data: bytes) -> RawTable:
+    """Fallback: openpyxl for .xlsx, xlrd for .xls; slower but more forgiving."""
+    sheets: list[tuple[str, list[list[object]]]] = []
+    if data.startswith(_ZIP_MAGIC):
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        for worksheet in workbook.worksheets:
+            sheets.append(
+                (worksheet.title, [list(r) for r in worksheet.iter_rows(values_only=True)])
+            )
+        workbook.close()
+    else:
+        import xlrd
+
+        book = xlrd.open_workbook(file_contents=data)
+        for sheet in book.sheets():
+            sheets.append((sheet.name, [sheet.row_values(i) for i in range(sheet.nrows)]))
+    return _table_from_rows(sheets)
+
+
+def _table_from_rows(sheets: list[tuple[str, list[list[object]]]]) -> RawTable:
+    best: tuple[int, int, int] = (0, -1, -1)
+    for sheet_index, (_, rows) in enumerate(sheets):
+        nonblank = [r for r in rows[: PREVIEW_ROWS * 3]]
+        score, header_index = _best_header(nonblank[: PREVIEW_ROWS * 3])
+        if score > best[0]:
+            best = (score, sheet_index, header_index)
+    score, sheet_index, header_index = best
+    if sheet_index < 0:
+        _raise_no_table(
+            reader_has_rows=any(any(c not in (None, "") for r in s for c in r) for _, s in sheets)
+        )
+    name, rows = sheets[sheet_index]
+    match = match_columns(list(rows[header_index]))
+    _check_match(match)
+    wanted = _wanted_positions(match)
+    body = rows[header_index + 1 :]
+    positions = sorted(wanted)
+    frame = pd.DataFrame(
+        [[row[p] if p < len(row) else None for p in positions] for row in body],
+        columns=[wanted[p] for p in positions],
+        dtype=object,
+    )
+    frame = frame.replace({"": None})
+    return RawTable(frame=frame, match=match, sheet=name)
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without a BOM), else cp1252, else latin-1 (which never fails)."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _read_csv(data: bytes) -> RawTable:
+    text = decode_text(data)
+    lines = text.splitlines()[: PREVIEW_ROWS * 3]
+    sample = "\n".join(lines)
+    delimiter = max((",", ";", "\t", "|"), key=sample.count)
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    score, header_index = _best_header(rows)
+    if header_index < 0:
+        has_rows = any(any(cell.strip() for cell in row) for row in rows)
+        _raise_no_table(reader_has_rows=has_rows)
+    match = match_columns(rows[header_index])
+    _check_match(match)
+    wanted = _wanted_positions(match)
+    positions = sorted(wanted)
+    text_positions = {p for f, p in match.locations.items() if f in TEXT_COLUMNS}
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            header=None,
+            skiprows=header_index + 1,
+            usecols=positions,
+            dtype={p: str for p in text_positions},
+            skip_blank_lines=True,
+            low_memory=False,
+        )
+    except (ValueError, pd.errors.ParserError) as error:
+        raise TPRDataError(
+            "This CSV file could not be read: its rows do not line up with the header. "
+            "Export it again from Excel or DHIS2."
+        ) from error
+    frame = frame[positions]
+    frame.columns = [wanted[p] for p in positions]
+    return RawTable(frame=frame, match=match, sheet=None)
+
+
+# --- shared checks ---------------------------------------------------------------------------
+
+
+def _wanted_positions(match: ColumnMatch) -> dict[int, str]:
+    wanted = {position: name for name, position in match.indicators.items()}
+    wanted.update({position: name for name, position in match.locations.items()})
+    return wanted
+
+
+def _raise_no_table(reader_has_rows: bool) -> None:
+    if not reader_has_rows:
+        raise TPRDataError(EMPTY)
+    raise TPRDataError(
+        "No malaria test columns were found in this file. It needs the NMEP columns for persons "
+        "tested and tested positive by RDT and by microscopy, for under 5, 5 and over, and "
+        "pregnant women."
+    )
+
+
+def _check_match(match: ColumnMatch) -> None:
+    missing = match.missing_indicators
+    if missing:
+        raise TPRDataError(
+            "Some malaria test columns are missing from this file: "
+            f"{missing_groups_sentence(missing)}."
+        )
+    needed = [f for f in ("state", "lga", "ward") if f not in match.locations]
+    if needed:
+        words = {"state": "State", "lga": "LGA", "ward": "Ward"}
+        raise TPRDataError(
+            "The file has the test columns but not the location columns it needs: "
+            f"no {', '.join(words[f] for f in needed)} column was found "
+            "(expected State/LGA/Ward or orgunitlevel2/3/4)."
+        )

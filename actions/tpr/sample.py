@@ -1,0 +1,349 @@
+"""Sample NMEP-like files for demos, tests and the benchmark, with the traps of nmep-format.md.
+
+`sample_frame` returns the raw table exactly as a file of that layout holds it (prefixed names,
+original headers with the doubled space and the garbled `≥`, a `.1` duplicate column, the
+totals row last in layout B); `write_sample_file` writes it as .xlsx or .csv.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STATES: list[tuple[str, str]] = [
+    ("Adamawa", "ad"), ("Kwara", "kw"), ("Niger", "ni"), ("Kano", "kn"), ("Abia", "ab"),
+    ("Akwa Ibom", "ak"), ("Anambra", "an"), ("Bauchi", "ba"), ("Bayelsa", "by"),
+    ("Benue", "be"), ("Borno", "bo"), ("Cross River", "cr"), ("Delta", "de"), ("Ebonyi", "eb"),
+    ("Edo", "ed"), ("Ekiti", "ek"), ("Enugu", "en"), ("Federal Capital Territory", "fc"),
+    ("Gombe", "go"), ("Imo", "im"), ("Jigawa", "ji"), ("Kaduna", "kd"), ("Katsina", "kt"),
+    ("Kebbi", "ke"), ("Kogi", "ko"), ("Lagos", "la"), ("Nasarawa", "na"), ("Ogun", "og"),
+    ("Ondo", "on"), ("Osun", "os"), ("Oyo", "oy"), ("Plateau", "pl"), ("Rivers", "ri"),
+    ("Sokoto", "so"), ("Taraba", "ta"), ("Yobe", "yo"), ("Zamfara", "za"),
+]  # fmt: skip
+ADAMAWA_LGAS = [
+    "Fufore", "Yola North", "Yola South", "Mubi North", "Mubi South", "Girei", "Song", "Ganye",
+    "Jada", "Numan", "Demsa", "Lamurde", "Guyuk", "Shelleng", "Gombi", "Hong", "Maiha",
+    "Michika", "Madagali", "Mayo-Belwa", "Toungo",
+]  # fmt: skip
+WARD_NAMES = [
+    "Bille", "Ribadu", "Nassarawo", "Lamurde", "Gurin", "Karlahi", "Wuro Bokki", "Jabbi Lamba",
+    "Dasin", "Malabu", "Mayo Ine", "Pariya", "Beti", "Farang", "Gereng", "Dumne", "Sebore",
+    "Gella", "Uba", "Kwagol", "Zumo", "Tola", "Gamu", "Kiri", "Bakta", "Pakka", "Hildi",
+    "Dong", "Banga", "Shuwa", "Gulak", "Duhu", "Mbilla", "Kala", "Ngurore", "Mbamba",
+]  # fmt: skip
+SYLLABLES = ["ka", "ba", "du", "mi", "go", "ra", "zu", "ta", "le", "no", "wa", "ji", "sa", "ko"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+PRIMARY_TYPES = ["PHC", "Health Post", "Primary Health Centre", "Clinic", "Maternity"]
+SECONDARY_TYPES = ["General Hospital", "Cottage Hospital"]
+TERTIARY_TYPES = ["Federal Medical Centre", "Teaching Hospital"]
+REPEATED_WARD = "Yelwa"
+
+
+def _header(kind: str, method: str, age: str, ge: str, spaces: str = "  ") -> str:
+    """One NMEP indicator header; `ge` is how the ≥ sign arrives in this export."""
+    if kind == "tested":
+        joiner = "&" if method == "RDT" else "and"
+        stem = f"Persons presenting with fever {joiner} tested by {method}"
+    else:
+        stem = f"Persons tested positive for malaria by {method}"
+    tail = {"u5": " <5yrs", "o5": f"{spaces}{ge}5yrs (excl PW)", "pw": " Preg Women (PW)"}[age]
+    return stem + tail
+
+
+def indicator_headers(layout: str) -> dict[str, str]:
+    """Canonical indicator key -> header text as it appears in a file of `layout`."""
+    headers = {}
+    for method, label in (("rdt", "RDT"), ("micro", "Microscopy")):
+        for kind in ("tested", "positive"):
+            for age in ("u5", "o5", "pw"):
+                if layout == "A":
+                    ge = "≥" if method == "rdt" else "â‰¥"
+                    text = _header(kind, label, age, ge)
+                elif layout == "B":
+                    text = _header(kind, label, age, "â‰¥")
+                else:
+                    text = _header(kind, label, age, "≥", spaces=" ").lower()
+                headers[f"{method}_{kind}_{age}"] = text
+    return headers
+
+
+def _made_up_name(rng: np.random.Generator) -> str:
+    count = int(rng.integers(2, 4))
+    return "".join(rng.choice(SYLLABLES, size=count)).capitalize()
+
+
+def _state_structure(
+    state_index: int, name: str, rows: int, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Facilities of one state with LGA, ward, level and reporting habits."""
+    n_facilities = max(3, -(-rows // 12))
+    n_lgas = int(np.clip(round(n_facilities / 37), 3, 21))
+    wards_per_lga = max(2, round(n_facilities / (3.4 * n_lgas)))
+    lga_pool = ADAMAWA_LGAS if name == "Adamawa" else []
+    lgas: list[str] = []
+    while len(lgas) < n_lgas:
+        candidate = lga_pool[len(lgas)] if len(lgas) < len(lga_pool) else _made_up_name(rng)
+        if candidate not in lgas:
+            lgas.append(candidate)
+    wards: list[tuple[str, str]] = []
+    for lga_index, lga in enumerate(lgas):
+        used: set[str] = set()
+        for ward_index in range(wards_per_lga):
+            if ward_index == 0 and lga_index < 2:
+                ward = REPEATED_WARD  # the same ward name in two LGAs of every state
+            else:
+                pool_index = (lga_index * wards_per_lga + ward_index) % len(WARD_NAMES)
+                ward = WARD_NAMES[pool_index] if lga_index < 3 else _made_up_name(rng)
+            while ward in used:
+                ward = _made_up_name(rng)
+            used.add(ward)
+            wards.append((lga, ward))
+    primary_share = 0.6 if state_index == 2 else 0.88
+    facility_rows = []
+    per_ward_count: dict[tuple[str, str], int] = {}
+    for f in range(n_facilities):
+        lga, ward = wards[f % len(wards)]
+        if f == 0:
+            level = "secondary"
+        elif f == 1:
+            level = "tertiary"
+        elif rng.random() < primary_share:
+            level = "primary"
+        else:
+            level = "secondary" if rng.random() < 0.8 else "tertiary"
+        types = {"primary": PRIMARY_TYPES, "secondary": SECONDARY_TYPES,
+                 "tertiary": TERTIARY_TYPES}[level]  # fmt: skip
+        kind = types[int(rng.integers(len(types)))]
+        count = per_ward_count.get((lga, ward), 0) + 1
+        per_ward_count[(lga, ward)] = count
+        facility = f"{ward} {kind}" + ("" if count == 1 else f" {count}")
+        facility_rows.append((lga, ward, facility, level))
+    facilities = pd.DataFrame(facility_rows, columns=["lga", "ward", "facility", "level"])
+    facilities["lam"] = rng.uniform(5, 60, n_facilities)
+    base = {w: rng.uniform(0.15, 0.75) for w in wards}
+    facilities["rate"] = [
+        float(np.clip(base[(r.lga, r.ward)] + rng.normal(0, 0.05), 0.02, 0.95))
+        for r in facilities.itertuples()
+    ]
+    micro_p = np.where(facilities["level"] == "primary", 0.08, 0.85)
+    facilities["micro"] = rng.random(n_facilities) < micro_p
+    # One ward (when there are enough) never reports a test: its TPR must come out blank.
+    facilities["silent"] = False
+    if len(wards) >= 6:
+        silent_ward = wards[-1]
+        facilities["silent"] = [(r.lga, r.ward) == silent_ward for r in facilities.itertuples()]
+    return facilities
+
+
+def _state_rows(state_index: int, name: str, rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    facilities = _state_structure(state_index, name, rows, rng)
+    n = len(facilities) * 12
+    fac = np.repeat(np.arange(len(facilities)), 12)[:rows]
+    month = np.tile(np.arange(12), len(facilities))[:rows]
+    n = len(fac)
+    table = facilities.iloc[fac].reset_index(drop=True)
+    table["month"] = month
+    lam = table["lam"].to_numpy()
+    rate = table["rate"].to_numpy()
+    silent = table["silent"].to_numpy()
+    values: dict[str, np.ndarray] = {}
+    for method, share in (("rdt", 1.0), ("micro", 0.3)):
+        reports = np.ones(n, dtype=bool) if method == "rdt" else table["micro"].to_numpy()
+        for age, factor in (("u5", 1.0), ("o5", 1.4), ("pw", 0.3)):
+            tested = rng.poisson(lam * factor * share).astype(float)
+            positive = rng.binomial(
+                tested.astype(int), np.clip(rate + (method == "micro") * 0.05, 0, 1)
+            ).astype(float)
+            blank = (rng.random(n) < 0.3) | ~reports | silent
+            tested[blank] = np.nan
+            positive[blank] = np.nan
+            positive[~blank & (rng.random(n) < 0.05)] = np.nan  # P blank, T given: P = 0
+            bad = ~blank & (rng.random(n) < 0.004)
+            positive[bad] = tested[bad] + rng.integers(1, 5, int(bad.sum()))
+            orphan = blank & ~silent & (rng.random(n) < 0.002)
+            positive[orphan] = rng.integers(1, 4, int(orphan.sum()))
+            values[f"{method}_tested_{age}"] = tested
+            values[f"{method}_positive_{age}"] = positive
+    all_tests = np.nansum([values[f"rdt_tested_{a}"] for a in ("u5", "o5", "pw")], axis=0)
+    opd = np.rint(all_tests * 1.6 + rng.poisson(20, n)).astype(float)
+    opd[rng.random(n) < 0.1] = np.nan
+    table["opd"] = opd
+    table["general"] = opd + rng.poisson(10, n)
+    table["inpatient"] = rng.poisson(3, n).astype(float)
+    table["fever"] = all_tests + rng.poisson(5, n)
+    for key, column in values.items():
+        table[key] = column
+    table["state"] = name
+    return table
+
+
+def sample_frame(
+    layout: str = "A",
+    states: int = 2,
+    rows_per_state: int = 200,
+    seed: int = 0,
+    state_names: list[str] | None = None,
+) -> pd.DataFrame:
+    """The raw table of a sample file in `layout` ("A", "B" or "C"), traps included."""
+    layout = layout.upper()
+    if layout not in ("A", "B", "C"):
+        raise ValueError("layout must be A, B or C")
+    rng = np.random.default_rng(seed)
+    codes = dict(STATES)
+    names = list(state_names) if state_names else [s for s, _ in STATES][:states]
+    parts = [
+        _state_rows(i, name, rows_per_state, rng).assign(code=codes.get(name, name[:2].lower()))
+        for i, name in enumerate(names)
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    headers = indicator_headers(layout)
+    period_name = [f"{MONTHS[m]} 2024" for m in table["month"]]
+    period_code = [202401 + int(m) for m in table["month"]]
+    code = table["code"]
+    if layout in ("A", "B"):
+        ward_text = code + " " + table["ward"] + " Ward"
+        variant = (table["month"] > 0) & (np.arange(len(table)) % 97 == 5)
+        ward_text = ward_text.where(~variant, code + "  " + table["ward"].str.upper() + "  Ward")
+        location = {
+            "state": code + " " + table["state"] + " State",
+            "lga": code + " " + table["lga"] + " Local Government Area",
+            "ward": ward_text,
+            "facility": code + " " + table["facility"],
+        }
+    else:
+        location = {
+            "state": table["state"] + " State",
+            "lga": table["lga"],
+            "ward": table["ward"],
+            "facility": table["facility"],
+        }
+    out: dict[str, object] = {}
+    if layout == "A":
+        out["State"] = location["state"]
+        out["LGA"] = location["lga"]
+        out["Ward"] = location["ward"]
+        out["Health Faccility"] = location["facility"]
+        out["level"] = table["level"].str.capitalize() + " Health Facility"
+        out["ownership"] = np.where(np.arange(len(table)) % 7 == 0, "Private", "Public")
+    elif layout == "B":
+        out["orgunitlevel1"] = "ng Nigeria"
+        out["orgunitlevel2"] = location["state"]
+        out["orgunitlevel3"] = location["lga"]
+        out["orgunitlevel4"] = location["ward"]
+        out["orgunitlevel5"] = location["facility"]
+    else:
+        out["State"] = location["state"]
+        out["LGA"] = location["lga"]
+        out["WardName"] = location["ward"]
+        out["HealthFacility"] = location["facility"]
+        spelled = (
+            table["level"].str.capitalize().where(np.arange(len(table)) % 3 != 0, table["level"])
+        )
+        out["FacilityLevel"] = spelled
+    out["periodname"] = period_name
+    out["periodcode"] = period_code
+    if layout != "C":
+        out["General Attendance"] = table["general"]
+        out["Out-patient Attendance"] = table["opd"]
+        out["Inpatient Admissions"] = table["inpatient"]
+        out["Persons with fever"] = table["fever"]
+    for key, header in headers.items():
+        out[header] = table[key]
+    if layout == "B":
+        out[headers["rdt_tested_u5"] + ".1"] = table["rdt_tested_u5"]
+        out["PW who received LLIN"] = table["inpatient"]
+        out["Children <5 yrs who received LLIN"] = table["inpatient"] * 2
+    frame = pd.DataFrame(out)
+    if layout == "B":
+        numeric = frame.select_dtypes("number").columns.drop("periodcode")
+        totals = {column: None for column in frame.columns}
+        totals["orgunitlevel1"] = "Total"
+        totals.update({column: frame[column].sum() for column in numeric})
+        frame = pd.concat([frame, pd.DataFrame([totals])], ignore_index=True)
+        frame["periodcode"] = frame["periodcode"].astype("Int64")
+    return frame
+
+
+def write_sample_file(
+    frame: pd.DataFrame,
+    path: str | Path,
+    layout: str = "A",
+    blank_first_row: bool = False,
+    encoding: str = "utf-8",
+) -> Path:
+    """Write `frame` as .xlsx (layout's sheets) or .csv (by suffix); text stays text."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        text = frame.to_csv(index=False, lineterminator="\r\n")
+        if blank_first_row:
+            text = "\r\n" + text
+        path.write_bytes(text.encode(encoding, errors="replace"))
+        return path
+    import xlsxwriter
+
+    options = {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+               "strings_to_numbers": False}  # fmt: skip
+    workbook = xlsxwriter.Workbook(str(path), options)
+    layout = layout.upper()
+    if layout == "A":
+        _write_pivot(workbook, frame)
+        _write_table(workbook.add_worksheet("raw"), frame, blank_first_row)
+        _write_tpr_sheet(workbook, frame)
+    else:
+        name = "Sheet1" if layout == "B" else "data"
+        _write_table(workbook.add_worksheet(name), frame, blank_first_row)
+    workbook.close()
+    return path
+
+
+def _cells(frame: pd.DataFrame) -> list[list[object]]:
+    return frame.astype(object).where(frame.notna(), None).values.tolist()
+
+
+def _write_table(sheet, frame: pd.DataFrame, blank_first_row: bool) -> None:
+    row = 1 if blank_first_row else 0
+    sheet.write_row(row, 0, [str(c) for c in frame.columns])
+    for values in _cells(frame):
+        row += 1
+        for col, value in enumerate(values):
+            if value is None:
+                continue
+            if isinstance(value, str):
+                sheet.write_string(row, col, value)
+            else:
+                sheet.write_number(row, col, float(value))
+
+
+def _write_pivot(workbook, frame: pd.DataFrame) -> None:
+    """Layout A's first sheet: a pivot that is not the data (the reader must skip it)."""
+    sheet = workbook.add_worksheet("pivot")
+    tested = next(c for c in frame.columns if "tested by RDT <5" in c)
+    sheet.write_row(0, 0, ["Row Labels", f"Sum of {tested}"])
+    totals = frame.groupby("State", sort=False)[tested].sum()
+    for row, (state, value) in enumerate(totals.items(), start=1):
+        sheet.write_string(row, 0, str(state))
+        sheet.write_number(row, 1, float(value))
+
+
+def _write_tpr_sheet(workbook, frame: pd.DataFrame) -> None:
+    sheet = workbook.add_worksheet("tpr")
+    sheet.write_row(0, 0, ["State", "LGA", "Ward", "TPR"])
+    wards = frame[["State", "LGA", "Ward"]].drop_duplicates().head(50)
+    for row, values in enumerate(wards.itertuples(index=False), start=1):
+        sheet.write_row(row, 0, [str(v) for v in values])
