@@ -1,0 +1,274 @@
+"""Real stacks for integration tests, started and stopped exactly as `make up` / `make down` do.
+
+`start_stack` runs `deploy/stack.py up` with free ports and its own STACK_VAR_DIR, so several
+stacks (and a developer's `make up`) can run side by side; `RunningStack.down` runs
+`deploy/stack.py down`, which stops what was started by its recorded PIDs. The helpers below
+talk to a stack the way the widget does (REST channel through nginx) and read trackers through
+the replicas' own HTTP API, which nginx does not expose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import requests
+
+from tests.helpers import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACK_SCRIPT = REPO_ROOT / "deploy" / "stack.py"
+MODEL_PATH = Path(os.environ.get("RASA_MODEL") or REPO_ROOT / "models" / "tpr-assistant.tar.gz")
+
+# What the replaced system said when it lost the analyst's place, and Rasa's own fallbacks.
+FALLBACK_TEXTS = (
+    "i understand you're asking about",
+    "sorry, i didn't get that",
+    "i'm sorry, i didn't quite understand",
+)
+FALLBACK_ACTIONS = ("action_default_fallback", "utter_default", "action_two_stage_fallback")
+
+
+@functools.cache
+def _stack_module() -> ModuleType:
+    """deploy/stack.py as a module (deploy/ is not a package): its state and supervisor view."""
+    spec = importlib.util.spec_from_file_location("tpr_deploy_stack", STACK_SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port_run(count: int) -> int:
+    """First of `count` consecutive free ports (replicas listen on RASA_PORT, +1, ...)."""
+    stack = _stack_module()
+    for _ in range(200):
+        base = random.randint(20000, 59000)
+        if all(stack.port_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no run of {count} free ports")
+
+
+@dataclass
+class RunningStack:
+    """A stack started by `start_stack`; see docs/architecture.md (integration fixtures)."""
+
+    var_dir: Path
+    web_url: str
+    replica_urls: list[str]
+    action_url: str
+    redis_url: str
+    env: dict[str, str] = field(repr=False)
+
+    def pid_of(self, name: str) -> int | None:
+        """Current PID of "rasa-1".., "actions", "nginx", "supervisord", or "redis" (if ours).
+
+        Asked of supervisord each time: a program it restarted has a new PID.
+        """
+        stack = _stack_module()
+        state = stack.StackState.load(self.var_dir)
+        if state is None:
+            return None
+        if name == "redis":
+            return state.redis_pid
+        if name == "supervisord":
+            return state.supervisord_pid
+        info = stack.supervised_processes(state).get(name)
+        return (info or {}).get("pid") or None
+
+    def log_path(self, name: str) -> Path:
+        return self.var_dir / "log" / f"{name}.log"
+
+    def down(self) -> None:
+        result = subprocess.run(
+            [sys.executable, str(STACK_SCRIPT), "down"],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"stack down failed:\n{result.stdout}\n{result.stderr}")
+
+
+def start_stack(
+    var_dir: Path,
+    replicas: int = 3,
+    redis_url: str | None = None,
+    endpoints: Path | None = None,
+    model: Path | None = None,
+    timeout: float = 900,
+) -> RunningStack:
+    """`deploy/stack.py up` on free ports in `var_dir`; returns once every part answers.
+
+    `redis_url` None lets the stack choose (shared Redis or a private one); tests pass the
+    session's private Redis. `endpoints` swaps endpoints.yml (benchmarks: stock stores).
+    """
+    var_dir = Path(var_dir)
+    env = dict(os.environ)
+    env.update(
+        STACK_VAR_DIR=str(var_dir),
+        RASA_REPLICAS=str(replicas),
+        RASA_PORT=str(_free_port_run(replicas)),
+        ACTION_PORT=str(free_port()),
+        WEB_PORT=str(free_port()),
+        RASA_MODEL=str(model or MODEL_PATH),
+        STACK_START_TIMEOUT=str(int(timeout - 30)),
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    else:
+        env.pop("REDIS_URL", None)
+    if endpoints:
+        env["STACK_ENDPOINTS"] = str(endpoints)
+    command = [sys.executable, str(STACK_SCRIPT), "up"]
+    try:
+        result = subprocess.run(
+            command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        subprocess.run([sys.executable, str(STACK_SCRIPT), "down"], env=env, cwd=REPO_ROOT)
+        raise
+    if result.returncode != 0:
+        raise RuntimeError(f"stack up failed:\n{result.stdout}\n{result.stderr}")
+    state = _stack_module().StackState.load(var_dir)
+    return RunningStack(
+        var_dir=var_dir,
+        web_url=state.web_url,
+        replica_urls=list(state.replica_urls),
+        action_url=state.action_url,
+        redis_url=state.redis_url,
+        env=env,
+    )
+
+
+# --- talking to a stack ------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    messages: list[dict[str, Any]]
+    seconds: float
+
+
+def post_message(web_url: str, sender: str, message: str, timeout: float = 180) -> Reply:
+    """POST one message to the REST channel through nginx; never raises on HTTP errors."""
+    started = time.monotonic()
+    response = requests.post(
+        f"{web_url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": message},
+        timeout=timeout,
+    )
+    try:
+        body = response.json()
+    except ValueError:
+        body = []
+    messages = body if isinstance(body, list) else []
+    return Reply(response.status_code, messages, time.monotonic() - started)
+
+
+def send(web_url: str, sender: str, message: str, timeout: float = 180) -> list[dict[str, Any]]:
+    """POST one message and return the bot's messages; the answer must be 200."""
+    reply = post_message(web_url, sender, message, timeout)
+    assert reply.status == 200, f"{sender}: {message!r} -> HTTP {reply.status}"
+    return reply.messages
+
+
+def fetch_tracker(replica_url: str, sender: str, timeout: float = 60) -> dict[str, Any]:
+    """The tracker as one replica's Rasa HTTP API reads it from the shared tracker store."""
+    response = requests.get(
+        f"{replica_url}/conversations/{sender}/tracker",
+        params={"include_events": "ALL"},
+        timeout=timeout,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def fallback_problems(messages: list[dict[str, Any]], tracker: dict | None = None) -> list[str]:
+    """Generic-fallback answers in bot messages (and fallback actions in the tracker)."""
+    problems = [
+        f"fallback text: {m.get('text')!r}"
+        for m in messages
+        if any(marker in (m.get("text") or "").lower() for marker in FALLBACK_TEXTS)
+    ]
+    for event in (tracker or {}).get("events", []):
+        if event.get("event") == "action" and event.get("name") in FALLBACK_ACTIONS:
+            problems.append(f"fallback action {event['name']}")
+    return problems
+
+
+def user_texts(tracker: dict[str, Any]) -> list[str]:
+    return [e.get("text") for e in tracker.get("events", []) if e.get("event") == "user"]
+
+
+# --- datasets ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def sample_dataset() -> tuple[Any, dict[str, Any]]:
+    """An engine Dataset (Adamawa and Kwara, layout A) and its summary, built once."""
+    from actions.tpr import load_dataset, summarise  # noqa: PLC0415 - heavy imports
+    from actions.tpr.sample import sample_frame, write_sample_file  # noqa: PLC0415
+
+    frame = sample_frame("A", states=2, rows_per_state=120, seed=7)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_sample_file(frame, Path(tmp) / "nmep_sample.xlsx", layout="A")
+        dataset = load_dataset(path)
+    return dataset, summarise(dataset)
+
+
+def save_datasets(redis_url: str, owners: list[str]) -> dict[str, str]:
+    """One dataset per owner in the stack's Redis, as an upload would leave it: owner -> id."""
+    from actions.dataset_store import DatasetStore  # noqa: PLC0415
+
+    dataset, summary = sample_dataset()
+
+    async def save_all() -> dict[str, str]:
+        store = DatasetStore(redis_url=redis_url)
+        try:
+            return {o: await store.save(owner=o, dataset=dataset, summary=summary) for o in owners}
+        finally:
+            await store.close()
+
+    return asyncio.run(save_all())
+
+
+def uploaded_message(dataset_id: str) -> str:
+    """What the widget sends after an upload."""
+    return '/dataset_uploaded{"dataset_id": "' + dataset_id + '"}'
+
+
+# The analysts' own test script, with the slots each step must leave set (cumulative).
+ANALYST_STEPS: list[tuple[str, dict[str, Any]]] = [
+    ("Adamawa State", {"state": "Adamawa"}),
+    ("yes", {"confirmed": True}),
+    ("Primary", {"facility_level": "primary"}),
+    ("Under 5", {"age_group": "u5"}),
+]
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.5, what: str = "") -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+        time.sleep(interval)
