@@ -163,6 +163,7 @@ class Reply:
     status: int
     messages: list[dict[str, Any]]
     seconds: float
+    served_by: str  # "127.0.0.1:<port>" of the replica that answered (nginx's X-Upstream)
 
 
 def post_message(web_url: str, sender: str, message: str, timeout: float = 180) -> Reply:
@@ -178,7 +179,9 @@ def post_message(web_url: str, sender: str, message: str, timeout: float = 180) 
     except ValueError:
         body = []
     messages = body if isinstance(body, list) else []
-    return Reply(response.status_code, messages, time.monotonic() - started)
+    # After a pass-on nginx lists every replica tried; the last one answered.
+    served_by = response.headers.get("X-Upstream", "").split(",")[-1].strip()
+    return Reply(response.status_code, messages, time.monotonic() - started, served_by)
 
 
 def send(web_url: str, sender: str, message: str, timeout: float = 180) -> list[dict[str, Any]]:
@@ -186,6 +189,14 @@ def send(web_url: str, sender: str, message: str, timeout: float = 180) -> list[
     reply = post_message(web_url, sender, message, timeout)
     assert reply.status == 200, f"{sender}: {message!r} -> HTTP {reply.status}"
     return reply.messages
+
+
+def other_replica(stack: RunningStack, served_by: str, turn: int = 0) -> str:
+    """A replica URL other than the one that answered (rotating with `turn`)."""
+    others = [url for url in stack.replica_urls if not url.endswith(served_by)] or [
+        *stack.replica_urls
+    ]
+    return others[turn % len(others)]
 
 
 def fetch_tracker(replica_url: str, sender: str, timeout: float = 60) -> dict[str, Any]:
