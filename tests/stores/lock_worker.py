@@ -1,0 +1,57 @@
+"""A separate process (= a Rasa replica) taking one conversation's lock; used by the tests.
+
+`python -m tests.stores.lock_worker URL CONVERSATION serialise N HOLD PROCESSES`: waits until
+all PROCESSES are ready, then takes the lock N times, recording overlaps and ticket order.
+`python -m tests.stores.lock_worker URL CONVERSATION hold LIFETIME`: takes the lock and
+holds it until killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import redis.asyncio as aioredis
+
+from redis_stores.lock_store import AtomicRedisLockStore
+
+
+async def serialise(url: str, conversation: str, count: int, hold: float, processes: int) -> None:
+    store = AtomicRedisLockStore(url=url)
+    probe = aioredis.Redis.from_url(url)
+    await probe.incr("probe:ready")
+    deadline = time.monotonic() + 60
+    while int(await probe.get("probe:ready") or 0) < processes:
+        if time.monotonic() > deadline:
+            raise SystemExit("other workers never started")
+        await asyncio.sleep(0.05)
+
+    async def one() -> None:
+        async with store.lock(conversation) as lock:
+            if await probe.incr("probe:active") != 1:
+                await probe.rpush("probe:violations", "overlap")
+            await probe.rpush("probe:order", lock.tickets[0].number)
+            await asyncio.sleep(hold)
+            await probe.decr("probe:active")
+
+    # Two concurrent messages per process, as a replica handling racing requests.
+    await asyncio.gather(*(one() for _ in range(count)))
+    await probe.close()
+
+
+async def hold(url: str, conversation: str, lifetime: float) -> None:
+    store = AtomicRedisLockStore(url=url, lock_lifetime=lifetime)
+    probe = aioredis.Redis.from_url(url)
+    async with store.lock(conversation):
+        await probe.set("probe:held", "1")
+        await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    url, conversation, mode = sys.argv[1:4]
+    if mode == "serialise":
+        count, hold_seconds, processes = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+        asyncio.run(serialise(url, conversation, count, hold_seconds, processes))
+    else:
+        asyncio.run(hold(url, conversation, float(sys.argv[4])))
