@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 MB = 1024 * 1024
@@ -196,6 +198,47 @@ def decode_csv_text(data: bytes) -> bytes:
     return text.encode("utf-8")
 
 
+def verify_inflated_sizes(data: bytes) -> None:
+    """Inflate every entry (bounded) to prove it is no bigger than the directory declares.
+
+    The directory check alone trusts declared sizes; a crafted zip can declare small sizes
+    while its deflate streams expand ~1000x, and the engine's reader (calamine) need not stop
+    at the declared size. Runs in the worker; costs about a second for a national workbook.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for entry in archive.infolist():
+            start = entry.header_offset
+            if data[start : start + 4] != b"PK\x03\x04":
+                raise UploadRejected("The workbook is damaged. Please save it again.", 400)
+            name_len, extra_len = struct.unpack("<HH", data[start + 26 : start + 30])
+            begin = start + 30 + name_len + extra_len
+            stream = memoryview(data)[begin : begin + entry.compress_size]
+            if entry.compress_type == zipfile.ZIP_STORED:
+                continue
+            if entry.compress_type != zipfile.ZIP_DEFLATED:
+                raise UploadRejected(
+                    "The workbook uses an unusual compression. Please open it in Excel, save "
+                    "it as .xlsx and upload it again.",
+                    422,
+                )
+            inflater = zlib.decompressobj(-15)
+            produced = 0
+            for offset in range(0, len(stream), 1 << 20):
+                chunk = stream[offset : offset + (1 << 20)]
+                while chunk:
+                    out = inflater.decompress(chunk, 1 << 22)
+                    produced += len(out)
+                    if produced > entry.file_size:
+                        raise UploadRejected(
+                            "The workbook expands to far more than it declares (it may be a "
+                            "'zip bomb'), so it was not opened. Please export the data again.",
+                            422,
+                        )
+                    chunk = inflater.unconsumed_tail
+                if inflater.eof:
+                    break
+
+
 def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | None]:
     """Runs in a worker process: engine parse and summary.
 
@@ -205,9 +248,15 @@ def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | N
     from actions.tpr import TPRDataError, load_dataset, summarise
 
     try:
+        if data.startswith(ZIP_MAGICS):
+            verify_inflated_sizes(data)
         dataset = load_dataset(data, filename=filename)
         summary = summarise(dataset)
         return "ok", dataset.to_bytes(), summary
+    except UploadRejected as exc:
+        return "error", exc.message, None
+    except zipfile.BadZipFile:
+        return "error", "The workbook is damaged or incomplete. Please save it again.", None
     except TPRDataError as exc:
         return "error", str(exc), None
     except MemoryError:

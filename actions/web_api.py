@@ -18,6 +18,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from sanic import Blueprint, Request, Sanic, response
+from sanic.headers import parse_content_header
 from sanic.request import parse_multipart_form
 from sanic.response import HTTPResponse
 
@@ -149,12 +150,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def extract_file(request: Request, body: bytes) -> tuple[bytes, str]:
-    content_type = request.headers.get("content-type", "")
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not content_type.lower().startswith("multipart/form-data") or not match:
+    content_type, parameters = parse_content_header(request.headers.get("content-type", ""))
+    boundary = parameters.get("boundary")
+    if content_type.lower() != "multipart/form-data" or not boundary:
         raise UploadRejected("Send the file as multipart/form-data in the field 'file'.", 400)
     try:
-        _, files = parse_multipart_form(body, ("--" + match.group(1)).encode("latin-1"))
+        # Sanic's own parser, called as Request.form does (boundary without the leading --).
+        _, files = parse_multipart_form(body, boundary.encode("utf-8"))
     except Exception as exc:  # malformed envelope
         raise UploadRejected("The upload was incomplete. Please try again.", 400) from exc
     uploaded = files.get("file") if files else None
