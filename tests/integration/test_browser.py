@@ -1,0 +1,237 @@
+"""The chat widget in Debian's Chromium (Playwright, headless) against the real stack.
+
+An analyst's whole workflow: upload with a progress bar, the four answers by clicking
+buttons, results with the chart, the CSV download, a reload that keeps the conversation.
+A second test proves that HTML in a ward name shows as text and never runs.
+Screenshots go to var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from actions.tpr.sample import sample_frame, write_sample_file
+from tests.integration.stack import RunningStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# A loaded 2-core CI machine with three Rasa replicas: wait on conditions, generously.
+REPLY_TIMEOUT_MS = 240_000
+XSS_WARD = "<img src=x onerror=alert(1)>"
+
+# Records every value the progress bar takes, and any script a page might run by accident.
+OBSERVE_PROGRESS = """
+window.__progress = [];
+window.__progressShown = false;
+document.addEventListener('DOMContentLoaded', () => {
+  const bar = document.getElementById('progress-bar');
+  const box = document.getElementById('upload-progress');
+  new MutationObserver(() => {
+    window.__progress.push(Number(bar.getAttribute('aria-valuenow')));
+    if (!box.hidden) window.__progressShown = true;
+  }).observe(bar, {attributes: true, attributeFilter: ['aria-valuenow', 'style']});
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (make browser-deps)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+def bot_count(page) -> int:
+    return page.locator("#log .msg.bot").count()
+
+
+def wait_for_reply(page, before: int) -> None:
+    """A new bot message has arrived and the typing indicator is gone."""
+    page.wait_for_function(
+        """(before) => document.querySelectorAll('#log .msg.bot').length > before
+             && document.getElementById('typing').hidden""",
+        arg=before,
+        timeout=REPLY_TIMEOUT_MS,
+    )
+
+
+def last_buttons(page):
+    return page.locator("#log .msg.bot .buttons button:not([disabled])")
+
+
+def click_answer(page, pattern: re.Pattern[str], shot: str) -> str:
+    """Click the enabled quick-reply whose title matches; returns the title clicked."""
+    buttons = last_buttons(page)
+    buttons.first.wait_for(timeout=REPLY_TIMEOUT_MS)
+    titles = [t.strip() for t in buttons.all_inner_texts()]
+    matching = [i for i, t in enumerate(titles) if pattern.search(t)]
+    if not matching:
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-no-button.png"), full_page=True)
+        raise AssertionError(f"no button matching {pattern.pattern!r} among {titles}")
+    before = bot_count(page)
+    buttons.nth(matching[0]).click()
+    wait_for_reply(page, before)
+    page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
+    return titles[matching[0]]
+
+
+def upload(page, path: Path) -> dict:
+    """Choose the file as a user would; wait for the progress bar, then the bot's summary."""
+    before = bot_count(page)
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_function(
+        "() => document.getElementById('upload-progress').dataset.state === 'done'",
+        timeout=REPLY_TIMEOUT_MS,
+    )
+    wait_for_reply(page, before)
+    return page.evaluate(
+        """() => ({values: window.__progress, shown: window.__progressShown,
+                  text: document.getElementById('progress-text').textContent})"""
+    )
+
+
+def chart_loaded(page) -> None:
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#log .msg.bot img')]
+                 .some(img => img.complete && img.naturalWidth > 0)""",
+        timeout=REPLY_TIMEOUT_MS,
+    )
+
+
+def new_page(browser, **options):
+    context = browser.new_context(accept_downloads=True, **options)
+    context.set_default_timeout(REPLY_TIMEOUT_MS)
+    page = context.new_page()
+    page.add_init_script(OBSERVE_PROGRESS)
+    dialogs: list[str] = []
+    errors: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, dialogs, errors
+
+
+def test_upload_answer_download_and_reload(
+    shared_stack: RunningStack, browser, tmp_path: Path
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    frame = sample_frame("A", states=2, rows_per_state=240, seed=11)
+    workbook = write_sample_file(frame, tmp_path / "adamawa_kwara.xlsx", "A")
+    context, page, dialogs, errors = new_page(browser, viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(shared_stack.web_url + "/")
+        page.wait_for_selector("#log .msg.bot")
+        sender = page.evaluate("() => localStorage.getItem('tpr.sender')")
+        assert sender
+
+        progress = upload(page, workbook)
+        assert progress["shown"] and 100 in progress["values"], progress
+        assert "Uploaded adamawa_kwara.xlsx" in progress["text"]
+        page.screenshot(path=str(ARTIFACTS / "browser-1-summary.png"), full_page=True)
+        conversation = page.locator("#log").inner_text()
+        assert "Adamawa" in conversation and "Kwara" in conversation
+
+        click_answer(page, re.compile(r"^\W*(1\W+)?Adamawa\b", re.I), "browser-2-state")
+        click_answer(page, re.compile(r"\b(yes|proceed)\b", re.I), "browser-3-confirm")
+        click_answer(page, re.compile(r"\bprimary\b", re.I), "browser-4-level")
+        click_answer(page, re.compile(r"under\s*5|\bu5\b", re.I), "browser-5-age")
+
+        chart_loaded(page)
+        page.screenshot(path=str(ARTIFACTS / "browser-6-results.png"), full_page=True)
+        csv_link = page.locator("#log .msg.bot a", has_text=re.compile(r"csv", re.I)).last
+        with page.expect_download(timeout=REPLY_TIMEOUT_MS) as download_info:
+            csv_link.click()
+        download = download_info.value
+        assert download.suggested_filename.endswith(".csv")
+        header = Path(download.path()).read_text(encoding="utf-8-sig").splitlines()[0]
+        assert header.startswith("state,lga,ward,tpr,tested,positive,method"), header
+
+        shown_before = page.locator("#log .msg").count()
+        page.reload()
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#log .msg').length >= n",
+            arg=shown_before,
+            timeout=REPLY_TIMEOUT_MS,
+        )
+        assert page.evaluate("() => localStorage.getItem('tpr.sender')") == sender
+        chart_loaded(page)
+        page.screenshot(path=str(ARTIFACTS / "browser-7-reloaded.png"), full_page=True)
+
+        before = bot_count(page)
+        page.fill("#message", "status")
+        page.keyboard.press("Enter")
+        wait_for_reply(page, before)
+        page.screenshot(path=str(ARTIFACTS / "browser-8-continued.png"), full_page=True)
+        replies = page.locator("#log .msg.bot").all_inner_texts()[before:]
+        assert any("Adamawa" in reply for reply in replies), replies
+        assert not dialogs and not errors, (dialogs, errors)
+    finally:
+        context.close()
+
+
+def test_html_in_a_ward_name_shows_as_text(
+    shared_stack: RunningStack, browser, tmp_path: Path
+) -> None:
+    """A ward named like an <img onerror> tag: shown literally, no script runs (phone width)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    frame = sample_frame("B", states=1, rows_per_state=60, seed=12)
+    ward_column = "orgunitlevel4"
+    is_data = frame["orgunitlevel1"] != "Total"
+    frame.loc[is_data, ward_column] = f"ad {XSS_WARD} Ward"
+    workbook = write_sample_file(frame, tmp_path / "xss_ward.xlsx", "B")
+    context, page, dialogs, errors = new_page(
+        browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
+    try:
+        page.goto(shared_stack.web_url + "/")
+        page.wait_for_selector("#log .msg.bot")
+        upload(page, workbook)
+        # Layout B: one state and no level column, so the bot may skip those questions.
+        for _ in range(6):
+            if page.locator("#log .msg.bot img").count():
+                break
+            titles = " ".join(last_buttons(page).all_inner_texts())
+            if re.search(r"under\s*5|\bu5\b", titles, re.I):
+                click_answer(page, re.compile(r"under\s*5|\bu5\b", re.I), "xss-age")
+            elif re.search(r"\b(yes|proceed)\b", titles, re.I):
+                click_answer(page, re.compile(r"\b(yes|proceed)\b", re.I), "xss-confirm")
+            elif re.search(r"\ball\b", titles, re.I):
+                click_answer(page, re.compile(r"\ball\b", re.I), "xss-level")
+            elif re.search(r"adamawa", titles, re.I):
+                click_answer(page, re.compile(r"adamawa", re.I), "xss-state")
+            else:
+                break
+        chart_loaded(page)
+        page.screenshot(path=str(ARTIFACTS / "browser-xss-results.png"), full_page=True)
+        log_text = page.locator("#log").inner_text()
+        assert XSS_WARD in log_text, "the ward name should be shown literally"
+        stray = page.evaluate(
+            """() => [...document.querySelectorAll('#log img')]
+                     .filter(img => !img.src.includes('/api/download/')).length"""
+        )
+        assert stray == 0
+        assert dialogs == [] and errors == [], (dialogs, errors)
+    finally:
+        context.close()
