@@ -1,0 +1,290 @@
+"""AppendOnlyRedisTrackerStore: Rasa round trip, no lost events, current-session loads,
+retention, keys, and creation from endpoints.yml the way Rasa does it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis
+from rasa.core.tracker_store import (
+    AwaitableTrackerStore,
+    TrackerStore,
+    create_tracker_store,
+)
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa.utils.endpoints import EndpointConfig
+
+from redis_stores.tracker_store import AppendOnlyRedisTrackerStore
+
+DOMAIN = Domain.from_yaml(
+    """
+version: "3.1"
+intents: [greet, dataset_uploaded, inform]
+entities: [dataset_id]
+slots:
+  dataset_id:
+    type: text
+    mappings: [{type: from_entity, entity: dataset_id}]
+  state:
+    type: text
+    mappings: [{type: custom}]
+forms:
+  tpr_form:
+    required_slots: [state]
+responses:
+  utter_greet: [{text: "Hello"}]
+"""
+)
+
+
+def session_start() -> list[Event]:
+    return [
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def turn(i: int) -> list[Event]:
+    """One realistic turn: user message with NLU data, form activity, slots, bot reply."""
+    return [
+        UserUttered(
+            f"Adamawa State {i}",
+            intent={"name": "inform", "confidence": 0.97},
+            entities=[{"entity": "dataset_id", "value": f"ds-{i}", "start": 0, "end": 4}],
+            parse_data={
+                "intent": {"name": "inform", "confidence": 0.97},
+                "entities": [{"entity": "dataset_id", "value": f"ds-{i}", "start": 0, "end": 4}],
+                "text": f"Adamawa State {i}",
+                "message_id": f"m{i}",
+                "metadata": {"client": "widget"},
+                "intent_ranking": [{"name": "inform", "confidence": 0.97}],
+            },
+            input_channel="rest",
+            message_id=f"m{i}",
+        ),
+        SlotSet("dataset_id", f"ds-{i}"),
+        ActionExecuted("tpr_form", policy="RulePolicy", confidence=1.0),
+        ActiveLoop("tpr_form"),
+        SlotSet("state", "Adamawa"),
+        SlotSet("requested_slot", "state"),
+        BotUttered("Which state?", {"buttons": [{"title": "Adamawa", "payload": "/inform"}]}),
+        ActionExecuted("action_listen", policy="RulePolicy", confidence=1.0),
+    ]
+
+
+def make_store(url: str, **kwargs) -> AppendOnlyRedisTrackerStore:
+    return AppendOnlyRedisTrackerStore(domain=DOMAIN, host=url, **kwargs)
+
+
+def as_dicts(tracker: DialogueStateTracker) -> list[dict]:
+    return [event.as_dict() for event in tracker.events]
+
+
+async def test_rasa_events_round_trip(redis_url: str) -> None:
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("alice", append_action_listen=False)
+    original = [*session_start(), *turn(1), ActiveLoop(None), SlotSet("requested_slot", None)]
+    tracker.update_with_events(original, DOMAIN)
+    await store.save(tracker)
+
+    loaded = await make_store(redis_url).retrieve("alice")  # another replica
+    assert loaded is not None
+    assert as_dicts(loaded) == [event.as_dict() for event in original]
+    assert loaded.current_state(EventVerbosity.ALL) == tracker.current_state(EventVerbosity.ALL)
+    assert loaded.get_slot("state") == "Adamawa"
+    assert loaded.latest_message.intent["name"] == "inform"
+    # What is stored is Rasa's own serialisation, readable without our code.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        raw = [json.loads(item) for item in client.lrange("tpr:tracker:events:alice", 0, -1)]
+    finally:
+        client.close()
+    assert DialogueStateTracker.from_dict("alice", raw, DOMAIN.slots).current_state(
+        EventVerbosity.ALL
+    ) == tracker.current_state(EventVerbosity.ALL)
+
+
+async def test_active_loop_survives_a_reload(redis_url: str) -> None:
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("bob", append_action_listen=False)
+    tracker.update_with_events([*session_start(), *turn(1)], DOMAIN)
+    await store.save(tracker)
+    loaded = await store.retrieve("bob")
+    assert loaded.active_loop_name == "tpr_form"
+    assert loaded.get_slot("requested_slot") == "state"
+
+
+async def test_two_replicas_saving_at_once_lose_nothing(redis_url: str) -> None:
+    replica_a, replica_b = make_store(redis_url), make_store(redis_url)
+    tracker = await replica_a.get_or_create_tracker("carol", append_action_listen=False)
+    tracker.update_with_events(session_start(), DOMAIN)
+    await replica_a.save(tracker)
+
+    for round_number in range(5):
+        # Both replicas load the same state, add different events, save concurrently.
+        seen_a, seen_b = await asyncio.gather(
+            replica_a.retrieve("carol"), replica_b.retrieve("carol")
+        )
+        seen_a.update(UserUttered(f"from a {round_number}"))
+        seen_b.update(UserUttered(f"from b {round_number}"))
+        seen_b.update(BotUttered(f"reply b {round_number}"))
+        await asyncio.gather(replica_a.save(seen_a), replica_b.save(seen_b))
+
+    full = await replica_a.retrieve_full_tracker("carol")
+    texts = [e.text for e in full.events if isinstance(e, (UserUttered, BotUttered))]
+    for round_number in range(5):
+        for text in (f"from a {round_number}", f"from b {round_number}", f"reply b {round_number}"):
+            assert texts.count(text) == 1
+    assert len(full.events) == 3 + 5 * 3
+
+
+async def test_saving_the_same_tracker_twice_appends_nothing_twice(redis_url: str) -> None:
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("dan", append_action_listen=False)
+    tracker.update_with_events([*session_start(), *turn(1)], DOMAIN)
+    await store.save(tracker)
+    await store.save(tracker)
+    tracker.update(UserUttered("again"))
+    await store.save(tracker)
+    await store.save(tracker)
+    full = await store.retrieve_full_tracker("dan")
+    assert as_dicts(full) == as_dicts(tracker)
+
+
+async def test_retrieve_loads_only_the_current_session(redis_url: str) -> None:
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("erin", append_action_listen=False)
+    for session in range(40):
+        # A replica loads, adds one session (as after session expiry), saves.
+        tracker = await store.retrieve("erin") or tracker
+        tracker.update_with_events([*session_start(), *turn(session)], DOMAIN)
+        await store.save(tracker)
+        current = await store.retrieve("erin")
+        assert len(current.events) == 3 + 8
+    assert current.events[0].as_dict()["name"] == "action_session_start"
+    assert current.latest_message.text == "Adamawa State 39"
+    full = await store.retrieve_full_tracker("erin")
+    assert len(full.events) == 40 * 11
+    assert full.events[3].text == "Adamawa State 0"
+
+
+async def test_a_new_session_mid_save_moves_the_index(redis_url: str) -> None:
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("fay", append_action_listen=False)
+    tracker.update_with_events([*session_start(), *turn(1)], DOMAIN)
+    await store.save(tracker)
+    loaded = await store.retrieve("fay")
+    # One save holding the end of the old session and the start of a new one.
+    loaded.update_with_events([UserUttered("late"), *session_start(), *turn(2)], DOMAIN)
+    await store.save(loaded)
+    current = await store.retrieve("fay")
+    assert [e.as_dict() for e in current.events] == [e.as_dict() for e in list(loaded.events)[-11:]]
+
+
+async def test_retention_is_applied_and_configurable(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for retention, expected in ((3600, (3590, 3600)), (0, (-1, -1))):
+            store = make_store(redis_url, retention_seconds=retention)
+            tracker = await store.get_or_create_tracker(f"r{retention}", append_action_listen=False)
+            tracker.update_with_events(session_start(), DOMAIN)
+            await store.save(tracker)
+            for key in (f"tpr:tracker:events:r{retention}", f"tpr:tracker:session:r{retention}"):
+                if retention == 0 and "session" in key:
+                    continue  # a conversation with one session has no index key
+                assert expected[0] <= client.ttl(key) <= expected[1], key
+    finally:
+        client.close()
+
+
+def test_retention_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRACKER_RETENTION_SECONDS", "120")
+    assert make_store("redis://127.0.0.1:1/0").retention_seconds == 120
+    monkeypatch.delenv("TRACKER_RETENTION_SECONDS")
+    assert make_store("redis://127.0.0.1:1/0").retention_seconds == 30 * 24 * 3600
+
+
+async def test_expired_conversation_starts_afresh(redis_url: str) -> None:
+    store = make_store(redis_url, retention_seconds=1)
+    tracker = await store.get_or_create_tracker("gus", append_action_listen=False)
+    tracker.update_with_events(session_start(), DOMAIN)
+    await store.save(tracker)
+    for _ in range(150):
+        if not await store.exists("gus"):
+            break
+        await asyncio.sleep(0.1)
+    assert await store.retrieve("gus") is None
+
+
+async def test_keys_and_exists(redis_url: str) -> None:
+    store = make_store(redis_url)
+    for sender in ("a", "b:with:colons", "c"):
+        tracker = await store.get_or_create_tracker(sender, append_action_listen=False)
+        tracker.update_with_events(session_start(), DOMAIN)
+        await store.save(tracker)
+    assert sorted(await store.keys()) == ["a", "b:with:colons", "c"]
+    assert await store.exists("b:with:colons")
+    assert not await store.exists("nobody")
+    assert await store.retrieve("nobody") is None
+
+
+async def test_a_tracker_built_elsewhere_replaces_the_conversation(redis_url: str) -> None:
+    """PUT /conversations/<id>/tracker/events (and `rasa interactive` undo) override."""
+    store = make_store(redis_url)
+    tracker = await store.get_or_create_tracker("hal", append_action_listen=False)
+    tracker.update_with_events([*session_start(), *turn(1), *turn(2)], DOMAIN)
+    await store.save(tracker)
+    kept = [e.as_dict() for e in [*session_start(), *turn(1)]]
+    replacement = DialogueStateTracker.from_dict("hal", kept, DOMAIN.slots)
+    await store.save(replacement)
+    assert as_dicts(await store.retrieve_full_tracker("hal")) == kept
+    # ...and later appends continue from there.
+    replacement.update(UserUttered("next"))
+    await store.save(replacement)
+    assert len((await store.retrieve_full_tracker("hal")).events) == len(kept) + 1
+
+
+async def test_rasa_builds_it_from_endpoints_yml(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rasa.core.utils import AvailableEndpoints
+
+    from tests.conftest import REPO_ROOT
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("ACTION_ENDPOINT_URL", "http://127.0.0.1:5055/webhook")
+    endpoints = AvailableEndpoints.read_endpoints(str(REPO_ROOT / "endpoints.yml"))
+    store = create_tracker_store(endpoints.tracker_store, DOMAIN)
+    # Not silently the in-memory fallback, and async (not wrapped as deprecated sync).
+    assert isinstance(store, AppendOnlyRedisTrackerStore)
+    assert not isinstance(store, AwaitableTrackerStore)
+    assert store.url == redis_url
+    assert TrackerStore.create(store) is store
+    tracker = await store.get_or_create_tracker("ivy")
+    tracker.update(UserUttered("hello"))
+    await store.save(tracker)
+    assert (await store.retrieve("ivy")).latest_message.text == "hello"
+
+
+def test_endpoint_config_keys_are_honoured() -> None:
+    config = EndpointConfig(
+        url="redis://127.0.0.1:1/3",
+        type="redis_stores.tracker_store.AppendOnlyRedisTrackerStore",
+        retention_seconds=99,
+    )
+    store = create_tracker_store(config, DOMAIN)
+    assert isinstance(store, AppendOnlyRedisTrackerStore)
+    assert (store.url, store.retention_seconds) == ("redis://127.0.0.1:1/3", 99)
