@@ -1,0 +1,103 @@
+"""Redis dies: every store fails fast (no hang), then recovers by itself on restart, with
+what was written before the crash intact (AOF)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
+
+from actions.dataset_store import ResultFileStore
+from redis_stores.lock_store import AtomicRedisLockStore
+from redis_stores.tracker_store import AppendOnlyRedisTrackerStore
+from tests.helpers import PrivateRedis
+
+# The stores use 2 s connect/read timeouts; allow for a loaded CI machine.
+FAIL_FAST_SECONDS = 8.0
+
+
+@pytest.fixture()
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+async def fails_fast(operation: Callable[[], Awaitable[object]]) -> float:
+    started = time.monotonic()
+    with pytest.raises(Exception):  # noqa: B017 - any error is fine, a hang is not
+        await asyncio.wait_for(operation(), timeout=60)
+    elapsed = time.monotonic() - started
+    assert elapsed < FAIL_FAST_SECONDS
+    return elapsed
+
+
+async def take_lock(store: AtomicRedisLockStore, conversation: str) -> None:
+    async with store.lock(conversation):
+        pass
+
+
+async def test_stores_fail_fast_while_redis_is_down_and_recover(
+    private_redis: PrivateRedis,
+) -> None:
+    url = private_redis.url
+    locks = AtomicRedisLockStore(url=url, lock_lifetime=60)
+    trackers = AppendOnlyRedisTrackerStore(domain=Domain.empty(), host=url)
+    files = ResultFileStore(redis_url=url)
+
+    tracker = await trackers.get_or_create_tracker("ann", append_action_listen=False)
+    tracker.update_with_events(
+        [ActionExecuted("action_session_start"), SessionStarted(), UserUttered("before")], None
+    )
+    await trackers.save(tracker)
+    token = await files.save("ann", "r.csv", "text/csv", b"x")
+
+    # Redis dies while a message holds the conversation's lock.
+    async with locks.lock("ann"):
+        private_redis.kill()
+        tracker.update(UserUttered("lost with the crash"))
+        await fails_fast(lambda: trackers.save(tracker))
+    # (the release failed; it is retried in the background)
+
+    await fails_fast(lambda: take_lock(locks, "ann"))
+    await fails_fast(lambda: trackers.retrieve("ann"))
+    await fails_fast(lambda: trackers.keys())
+    await fails_fast(lambda: files.load(token))
+
+    private_redis.start()  # same port, same AOF
+
+    # Same store objects, no restart of the "replica": they reconnect by themselves. The
+    # held ticket was released after the restart, so nobody waits for its 60 s lifetime.
+    await asyncio.wait_for(take_lock(locks, "ann"), timeout=20)
+    reloaded = await trackers.retrieve("ann")
+    assert [e.text for e in reloaded.events if isinstance(e, UserUttered)] == ["before"]
+    assert (await files.load(token)).data == b"x"
+    reloaded.update(UserUttered("after"))
+    await trackers.save(reloaded)
+    texts = [e.text for e in (await trackers.retrieve("ann")).events if hasattr(e, "text")]
+    assert texts[-2:] == ["before", "after"]
+
+
+async def test_an_unresponsive_redis_times_out_instead_of_hanging(
+    private_redis: PrivateRedis,
+) -> None:
+    """SIGSTOP: connections are accepted but never answered (a hung or partitioned Redis)."""
+    import signal
+
+    url = private_redis.url
+    locks = AtomicRedisLockStore(url=url)
+    trackers = AppendOnlyRedisTrackerStore(domain=Domain.empty(), host=url)
+    assert private_redis.process is not None
+    private_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        assert await fails_fast(lambda: take_lock(locks, "bea")) >= 1.0
+        await fails_fast(lambda: trackers.retrieve("bea"))
+    finally:
+        private_redis.process.send_signal(signal.SIGCONT)
+    await asyncio.wait_for(take_lock(locks, "bea"), timeout=20)
+    assert await trackers.retrieve("bea") is None
