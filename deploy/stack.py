@@ -4,6 +4,7 @@
     python deploy/stack.py down     stop exactly what `up` started, by the PIDs it recorded
     python deploy/stack.py run      `up`, then wait in the foreground until Ctrl-C, then `down`
     python deploy/stack.py status   each part's PID and health (`--json` for scripts)
+    python deploy/stack.py nginx-config --out F   nginx.conf for containers (docker-compose)
 
 supervisord (from the venv) supervises the replicas, the action server and nginx, with logs
 under `$STACK_VAR_DIR/log/`. Redis is `$REDIS_URL` when it answers, else the shared
@@ -310,34 +311,71 @@ def program_names(replicas: int) -> list[str]:
     return ["actions", *(f"rasa-{i}" for i in range(1, replicas + 1)), "nginx"]
 
 
-def write_configs(config: StackConfig) -> Path:
-    """Generate nginx.conf and supervisord.conf under the var dir; return supervisord.conf."""
-    temp_dir = config.var_dir / "nginx"
+def rasa_command(
+    port: int,
+    interface: str = "127.0.0.1",
+    model: str = "models/tpr-assistant.tar.gz",
+    endpoints: str = "endpoints.yml",
+    credentials: str = "credentials.yml",
+    rasa_bin: str = "rasa",
+) -> list[str]:
+    """One replica's command line (docs/architecture.md); docker-compose uses the same."""
+    return [
+        rasa_bin, "run", "--enable-api",
+        "-i", interface, "--port", str(port),
+        "--model", model,
+        "--endpoints", endpoints,
+        "--credentials", credentials,
+    ]  # fmt: skip
+
+
+def nginx_config(
+    var_dir: Path,
+    web_port: int,
+    rasa_upstreams: list[str],
+    action_upstream: str,
+    web_root: Path,
+    listen_host: str = "127.0.0.1",
+) -> str:
+    """nginx.conf from deploy/nginx.conf.template; pid, logs and temp files under `var_dir`."""
+    temp_dir = var_dir / "nginx"
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (temp_dir / sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("run", "log"):
+        (var_dir / sub).mkdir(parents=True, exist_ok=True)
     upstream = "\n".join(
-        f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;"
-        for port in config.replica_ports
+        f"        server {address} max_fails=1 fail_timeout=5s;" for address in rasa_upstreams
     )
     # As root, nginx would drop its workers to `nobody`, who cannot write temp files inside a
     # private (0700) var dir such as pytest's; the workers keep the invoking user instead.
     user = "user root root;" if os.geteuid() == 0 else ""
+    return render(
+        DEPLOY_DIR / "nginx.conf.template",
+        {
+            "USER_DIRECTIVE": user,
+            "RUN_DIR": str(var_dir / "run"),
+            "LOG_DIR": str(var_dir / "log"),
+            "NGINX_TEMP_DIR": str(temp_dir),
+            "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
+            "RASA_UPSTREAM_SERVERS": upstream,
+            "ACTION_UPSTREAM": action_upstream,
+            "LISTEN": f"{listen_host}:{web_port}",
+            "WEB_ROOT": str(web_root),
+            "CLIENT_MAX_BODY_SIZE": "64m",
+        },
+    )
+
+
+def write_configs(config: StackConfig) -> Path:
+    """Generate nginx.conf and supervisord.conf under the var dir; return supervisord.conf."""
     nginx_conf = config.conf_dir / "nginx.conf"
     nginx_conf.write_text(
-        render(
-            DEPLOY_DIR / "nginx.conf.template",
-            {
-                "USER_DIRECTIVE": user,
-                "RUN_DIR": str(config.run_dir),
-                "LOG_DIR": str(config.log_dir),
-                "NGINX_TEMP_DIR": str(temp_dir),
-                "NGINX_MIME_TYPES": "/etc/nginx/mime.types",
-                "RASA_UPSTREAM_SERVERS": upstream,
-                "ACTION_PORT": str(config.action_port),
-                "WEB_PORT": str(config.web_port),
-                "WEB_ROOT": str(config.web_root),
-                "CLIENT_MAX_BODY_SIZE": "64m",
-            },
+        nginx_config(
+            config.var_dir,
+            config.web_port,
+            [f"127.0.0.1:{port}" for port in config.replica_ports],
+            f"127.0.0.1:{config.action_port}",
+            config.web_root,
         )
     )
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -347,13 +385,13 @@ def write_configs(config: StackConfig) -> Path:
         )
     ]
     for index, port in enumerate(config.replica_ports, start=1):
-        command = [
-            venv_bin("rasa"), "run", "--enable-api",
-            "-i", "127.0.0.1", "--port", str(port),
-            "--model", str(config.model),
-            "--endpoints", str(config.endpoints),
-            "--credentials", str(config.credentials),
-        ]  # fmt: skip
+        command = rasa_command(
+            port,
+            model=str(config.model),
+            endpoints=str(config.endpoints),
+            credentials=str(config.credentials),
+            rasa_bin=venv_bin("rasa"),
+        )
         sections.append(program_section(f"rasa-{index}", command, config.log_dir, priority=200))
     nginx_command = [
         nginx_bin, "-p", str(config.var_dir), "-c", str(nginx_conf),
@@ -371,6 +409,24 @@ def write_configs(config: StackConfig) -> Path:
     supervisord_conf = config.conf_dir / "supervisord.conf"
     supervisord_conf.write_text(base + "".join(sections))
     return supervisord_conf
+
+
+def write_container_nginx_config(out: Path) -> None:
+    """nginx.conf for docker-compose: upstreams are service names (RASA_UPSTREAMS, e.g.
+    "rasa-1:5005,rasa-2:5006"), ACTION_UPSTREAM ("actions:5055"), listening on all interfaces."""
+    config = StackConfig.from_env()
+    upstreams = [u.strip() for u in os.environ.get("RASA_UPSTREAMS", "").split(",") if u.strip()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        nginx_config(
+            config.var_dir,
+            config.web_port,
+            upstreams or [f"127.0.0.1:{port}" for port in config.replica_ports],
+            os.environ.get("ACTION_UPSTREAM") or f"127.0.0.1:{config.action_port}",
+            config.web_root,
+            listen_host=os.environ.get("NGINX_LISTEN_HOST", "0.0.0.0"),
+        )
+    )
 
 
 def process_env(config: StackConfig, redis_url: str) -> dict[str, str]:
@@ -632,8 +688,9 @@ def run(config: StackConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["up", "down", "run", "status"])
+    parser.add_argument("command", choices=["up", "down", "run", "status", "nginx-config"])
     parser.add_argument("--json", action="store_true", help="status as JSON")
+    parser.add_argument("--out", type=Path, help="nginx-config: where to write (containers)")
     args = parser.parse_args(argv)
     config = StackConfig.from_env()
     try:
@@ -643,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
             down(config)
         elif args.command == "run":
             run(config)
+        elif args.command == "nginx-config":
+            write_container_nginx_config(args.out or config.conf_dir / "nginx.conf")
         else:
             return status(config, args.json)
     except StackError as error:
