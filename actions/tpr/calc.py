@@ -288,7 +288,8 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         opd_values = np.where(opd_reported, opd_raw, 0.0)
         opd = np.bincount(local, weights=opd_values, minlength=n_wards)
         opd_any = np.bincount(local, weights=opd_reported, minlength=n_wards) > 0
-        wards["opd_attendance"] = np.where(opd_any, opd, np.nan)
+        wards["opd_attendance"] = pd.array(np.rint(opd).astype(np.int64), dtype="Int64")
+        wards.loc[~opd_any, "opd_attendance"] = pd.NA
         high = (wards["tpr"].to_numpy() > 50) & opd_any & (opd > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             wards["tpr_opd"] = np.where(

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from actions.tpr.columns import AGES, INDICATORS
 from actions.tpr.errors import TPRDataError
-from actions.tpr.names import clean_categorical, is_total, normalise_level
+from actions.tpr.names import clean_categorical, factorize, is_total, normalise_level
 from actions.tpr.reader import RawTable, read_source, read_table
 
 LOCATIONS = ("state", "lga", "ward", "facility")
@@ -115,65 +115,78 @@ def load_dataset(source: str | Path | bytes | BinaryIO, filename: str | None = N
         ) from error
 
 
-def _numeric(values: pd.Series) -> pd.Series:
-    """Numbers as nullable Int32 when whole (the usual case), else float64."""
-    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-    finite = numbers.dropna()
-    if finite.empty or (np.all(np.floor(finite) == finite) and finite.abs().max() < 2**31 - 1):
-        return numbers.astype("Int32")
-    return numbers
+def _numeric(values: pd.Series) -> pd.Series | pd.arrays.IntegerArray:
+    """Numbers as nullable Int32 when whole (the usual case), else float64; text -> blank."""
+    if values.dtype.kind == "f":
+        numbers = values.to_numpy(dtype="float64")
+    else:
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    blank = np.isnan(numbers)
+    filled = np.where(blank, 0.0, numbers)
+    if np.array_equal(np.floor(filled), filled) and np.abs(filled).max(initial=0) < 2**31 - 1:
+        return pd.arrays.IntegerArray(filled.astype(np.int32), blank)
+    return pd.Series(numbers)
 
 
-def _periods(raw: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """(period name categorical, periodcode int32) from whichever period columns exist."""
+def _periods(raw: dict[str, object], n_rows: int) -> tuple[pd.Categorical, np.ndarray]:
+    """(period name, periodcode int32) from whichever period columns exist."""
     code = None
     if "periodcode" in raw:
-        code = pd.to_numeric(raw["periodcode"], errors="coerce")
+        code = pd.to_numeric(pd.Series(_as_series(raw["periodcode"])), errors="coerce")
+    names = None
     if "period" in raw:
-        names = raw["period"].astype("string").str.strip()
+        name_codes, uniques = factorize(raw["period"])
+        stripped = np.array([str(u).strip() for u in uniques] + ["Unknown"], dtype=object)
+        names = pd.Series(stripped[name_codes])
         if code is None or code.isna().all():
-            parsed = pd.to_datetime(names, format="%B %Y", errors="coerce")
-            code = parsed.dt.year * 100 + parsed.dt.month
-    else:
-        names = None
+            parsed = pd.to_datetime(pd.Series(stripped), format="%B %Y", errors="coerce")
+            per_unique = (parsed.dt.year * 100 + parsed.dt.month).to_numpy()
+            code = pd.Series(per_unique[name_codes])
     if code is None:
-        code = pd.Series(0, index=raw.index)
-    code = code.fillna(0).astype("int32")
-    if names is None or names.isna().all():
-        names = code.map(
+        code = pd.Series(np.zeros(n_rows))
+    codes = code.fillna(0).to_numpy().astype("int32")
+    if names is None or (names == "Unknown").all():
+        names = pd.Series(codes).map(
             lambda c: f"{_MONTHS[c % 100 - 1]} {c // 100}" if 1 <= c % 100 <= 12 else "Unknown"
         )
-    names = names.fillna("Unknown")
-    return names, code
+    return pd.Categorical(names.astype(str)), codes
+
+
+def _as_series(values: object) -> pd.Series:
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return values.to_pandas()
+    return pd.Series(values).reset_index(drop=True)
 
 
 def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
-    raw = raw_table.frame.reset_index(drop=True)
+    raw = raw_table.columns
+    n = raw_table.n_rows
     columns: dict[str, Any] = {}
     for field_name in LOCATIONS:
         if field_name in raw:
             columns[field_name] = clean_categorical(raw[field_name])
         else:  # no facility column: one nameless facility per ward
-            columns[field_name] = pd.Categorical([""] * len(raw))
+            columns[field_name] = pd.Categorical([""] * n)
     frame = pd.DataFrame(columns)
-    indicators = pd.DataFrame({ind: _numeric(raw[ind]) for ind in INDICATORS})
+    indicators = pd.DataFrame({ind: _numeric(_as_series(raw[ind])) for ind in INDICATORS})
     has_figures = indicators.notna().any(axis=1).to_numpy()
 
     present = [f for f in LOCATIONS if f in raw]
     is_blank = {f: frame[f].isna().to_numpy() for f in LOCATIONS}
-    totals_flag = np.zeros(len(raw), dtype=bool)
-    for f in LOCATIONS:
-        cats = frame[f].cat.categories
-        total_cats = [c for c in cats if is_total(c)]
+    totals_flag = np.zeros(n, dtype=bool)
+    for f in present:
+        total_cats = [c for c in frame[f].cat.categories if is_total(c)]
         if total_cats:
             totals_flag |= frame[f].isin(total_cats).to_numpy()
+    country_blank = np.ones(n, dtype=bool)
     if "country" in raw:
-        country = raw["country"].astype("string").str.strip().fillna("")
-        totals_flag |= country.map(is_total).to_numpy(dtype=bool)
+        country_codes, country_uniques = factorize(raw["country"])
+        flags = np.array([is_total(str(u)) for u in country_uniques] + [False], dtype=bool)
+        totals_flag |= flags[country_codes]
+        blank = np.array([not str(u).strip() for u in country_uniques] + [True], dtype=bool)
+        country_blank = blank[country_codes]
     all_blank_location = np.logical_and.reduce([is_blank[f] for f in present])
-    empty_row = all_blank_location & ~has_figures
-    if "country" in raw:
-        empty_row &= raw["country"].isna().to_numpy()
+    empty_row = all_blank_location & ~has_figures & country_blank
     totals_flag |= all_blank_location & has_figures
     totals_flag &= ~empty_row
     without_ward = ~totals_flag & ~empty_row & (is_blank["ward"] | is_blank["state"])
@@ -186,22 +199,29 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
 
     has_level = "level" in raw
     if has_level:
-        level_codes, level_uniques = pd.factorize(raw["level"])
+        level_codes, level_uniques = factorize(raw["level"])
         mapped = np.array([normalise_level(u) for u in level_uniques] + ["unknown"], dtype=object)
         level = pd.Categorical(mapped[level_codes], categories=LEVEL_CATEGORIES)
     else:
-        level = pd.Categorical(["unknown"] * len(raw), categories=LEVEL_CATEGORIES)
+        level = pd.Categorical.from_codes(
+            np.full(n, LEVEL_CATEGORIES.index("unknown")), categories=LEVEL_CATEGORIES
+        )
     frame["level"] = level
-    period_names, period_codes = _periods(raw)
-    frame["period"] = pd.Categorical(period_names.astype(str))
-    frame["periodcode"] = period_codes.to_numpy()
+    period_names, period_codes = _periods(raw, n)
+    frame["period"] = period_names
+    frame["periodcode"] = period_codes
     for ind in INDICATORS:
         frame[ind] = indicators[ind]
     has_opd = "opd" in raw
     if has_opd:
-        frame["opd"] = _numeric(raw["opd"])
+        frame["opd"] = _numeric(_as_series(raw["opd"]))
 
     frame = frame.loc[keep]
+    if frame.empty:
+        raise TPRDataError(
+            "The file has the expected columns but no usable rows: every row lacks a state or "
+            "ward, or is a totals row."
+        )
     # Sorting by state once lets a recompute slice one state instead of filtering 340k rows.
     order = np.argsort(frame["state"].cat.codes.to_numpy(), kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
@@ -210,18 +230,9 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
     period_order = (
         frame[["period", "periodcode"]].drop_duplicates().sort_values("periodcode")["period"]
     )
-    frame["period"] = (
-        frame["period"].cat.reorder_categories(
-            list(dict.fromkeys(period_order.astype(str))), ordered=False
-        )
-        if len(frame)
-        else frame["period"]
+    frame["period"] = frame["period"].cat.reorder_categories(
+        list(dict.fromkeys(period_order.astype(str)))
     )
-    if frame.empty:
-        raise TPRDataError(
-            "The file has the expected columns but no usable rows: every row lacks a state or "
-            "ward, or is a totals row."
-        )
     meta = {
         "layout": raw_table.match.layout,
         "source_name": name,

@@ -19,6 +19,7 @@ from actions.tpr.columns import (
     header_score,
     match_columns,
     missing_groups_sentence,
+    normalise_header,
 )
 from actions.tpr.errors import TPRDataError
 
@@ -45,11 +46,21 @@ EMPTY = "This file is empty: it has no rows of data."
 
 @dataclass
 class RawTable:
-    """The needed columns of the data sheet, renamed to canonical field names."""
+    """The needed columns of the data sheet, by canonical field name.
 
-    frame: pd.DataFrame
+    Text columns may stay Arrow arrays (cleaned through their distinct values only);
+    the others are pandas Series.
+    """
+
+    columns: dict[str, object]
+    n_rows: int
     match: ColumnMatch
     sheet: str | None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, match: ColumnMatch, sheet: str | None) -> RawTable:
+        frame = frame.reset_index(drop=True)
+        return cls({c: frame[c] for c in frame.columns}, len(frame), match, sheet)
 
 
 def read_source(source: str | Path | bytes | BinaryIO, filename: str | None) -> tuple[bytes, str]:
@@ -122,70 +133,98 @@ def _best_header(rows: list[list[object]]) -> tuple[int, int]:
     return best
 
 
+def _openpyxl_previews(data: bytes) -> list[tuple[str, list[list[object]]]] | None:
+    """First rows of every sheet, with absolute row numbers, without parsing whole sheets.
+
+    calamine parses a whole sheet per call, so previews come from openpyxl's streaming
+    reader; None when openpyxl cannot open the file (calamine previews are used instead).
+    """
+    try:
+        import openpyxl
+
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        previews = [
+            (
+                sheet.title,
+                [list(r) for r in sheet.iter_rows(max_row=PREVIEW_ROWS, values_only=True)],
+            )
+            for sheet in workbook.worksheets
+        ]
+        workbook.close()
+        return previews
+    except Exception:  # noqa: BLE001 - only a faster path; calamine previews follow
+        return None
+
+
+def _calamine_previews(reader) -> list[tuple[str, list[list[object]]]]:
+    previews = []
+    for sheet_index, name in enumerate(reader.sheet_names):
+        preview = reader.load_sheet(
+            sheet_index, header_row=None, n_rows=PREVIEW_ROWS, dtypes="string"
+        ).to_pandas()
+        previews.append((name, preview.astype(object).where(preview.notna(), None).values.tolist()))
+    return previews
+
+
+def _choose_sheet(previews: list[tuple[str, list[list[object]]]]) -> tuple[int, int]:
+    """(sheet position, header row index) of the sheet holding the indicator columns."""
+    best = (0, -1, -1)
+    for position, (_, rows) in enumerate(previews):
+        score, header_index = _best_header(rows)
+        if score > best[0]:
+            best = (score, position, header_index)
+    return best[1], best[2]
+
+
 def _read_with_calamine(data: bytes) -> RawTable:
     import fastexcel
 
     reader = fastexcel.read_excel(data)
-    best: tuple[int, int, int] = (0, -1, -1)  # score, sheet index, header index
-    best_header_cells: list[object] = []
-    for sheet_index in range(len(reader.sheet_names)):
-        preview = reader.load_sheet(
-            sheet_index, header_row=None, n_rows=PREVIEW_ROWS, dtypes="string"
-        ).to_pandas()
-        rows = preview.astype(object).where(preview.notna(), None).values.tolist()
-        score, header_index = _best_header(rows)
-        if score > best[0]:
-            best = (score, sheet_index, header_index)
-            best_header_cells = rows[header_index] if header_index >= 0 else []
-    score, sheet_index, header_index = best
-    if sheet_index < 0:
-        _raise_no_table(reader_has_rows=_calamine_has_rows(reader))
-    match = match_columns(best_header_cells)
+    previews = _openpyxl_previews(data) if data.startswith(_ZIP_MAGIC) else None
+    absolute_rows = previews is not None
+    if previews is None:
+        previews = _calamine_previews(reader)
+    position, header_index = _choose_sheet(previews)
+    if position < 0:
+        _raise_no_table(
+            reader_has_rows=any(any(c not in (None, "") for c in r) for _, p in previews for r in p)
+        )
+    sheet_name, rows = previews[position]
+    header_cells = rows[header_index]
+    match = match_columns(header_cells)
     _check_match(match)
     wanted = _wanted_positions(match)
-    sheet_name = reader.sheet_names[sheet_index]
-    # Rows before the header are skipped; calamine may count from the first non-empty row, so
-    # try the likely offsets and keep the one whose column names are the header we found.
-    for header_row in range(header_index, header_index + PREVIEW_ROWS):
+    positions = sorted(wanted)
+    sheet_index = reader.sheet_names.index(sheet_name)
+    text_positions = [p for f, p in match.locations.items() if f in TEXT_COLUMNS]
+    expected = [normalise_header(header_cells[p]) for p in positions]
+    # openpyxl counts rows from the top of the sheet as calamine's header_row does; calamine's
+    # own previews start at the first non-empty row, so then try the next few offsets too.
+    candidates = [header_index] if absolute_rows else []
+    candidates += [
+        h for h in range(header_index, header_index + PREVIEW_ROWS) if h not in candidates
+    ]
+    for header_row in candidates:
         sheet = reader.load_sheet(
             sheet_index,
             header_row=header_row,
-            n_rows=0,
+            use_columns=positions,
+            dtypes={p: "string" for p in text_positions},
+            whitespace_as_null=True,
         )
-        names = [c.name for c in sheet.available_columns()]
-        if _same_header(names, best_header_cells):
+        table = sheet.to_arrow()
+        if [normalise_header(n) for n in table.column_names] == expected:
             break
     else:
         raise TPRDataError(CORRUPT)
-    dtypes = {
-        names[position]: "string"
-        for field_name, position in match.locations.items()
-        if field_name in TEXT_COLUMNS
-    }
-    sheet = reader.load_sheet(
-        sheet_index,
-        header_row=header_row,
-        use_columns=[names[p] for p in sorted(wanted)],
-        dtypes=dtypes,
-        whitespace_as_null=True,
-    )
-    frame = sheet.to_pandas()
-    frame.columns = [wanted[p] for p in sorted(wanted)]
-    return RawTable(frame=frame, match=match, sheet=sheet_name)
-
-
-def _calamine_has_rows(reader) -> bool:
-    for sheet_index in range(len(reader.sheet_names)):
-        preview = reader.load_sheet(sheet_index, header_row=None, n_rows=2).to_pandas()
-        if len(preview) and preview.notna().any().any():
-            return True
-    return False
-
-
-def _same_header(names: list[str], cells: list[object]) -> bool:
-    expected = [str(c).strip() for c in cells if c is not None and str(c).strip()]
-    got = [str(n).strip() for n in names if not str(n).startswith("__UNNAMED__")]
-    return bool(expected) and got[: len(expected)][:3] == expected[:3]
+    columns: dict[str, object] = {}
+    for index, p in enumerate(positions):
+        column = table.column(index)
+        if p in text_positions:
+            columns[wanted[p]] = column
+        else:
+            columns[wanted[p]] = column.to_pandas()
+    return RawTable(columns=columns, n_rows=table.num_rows, match=match, sheet=sheet_name)
 
 
 def _read_with_python_readers(data: bytes) -> RawTable:
@@ -233,7 +272,7 @@ def _table_from_rows(sheets: list[tuple[str, list[list[object]]]]) -> RawTable:
         dtype=object,
     )
     frame = frame.replace({"": None})
-    return RawTable(frame=frame, match=match, sheet=name)
+    return RawTable.from_frame(frame, match, name)
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -257,6 +296,8 @@ def _read_csv(data: bytes) -> RawTable:
     rows = list(csv.reader(lines, delimiter=delimiter))
     score, header_index = _best_header(rows)
     if header_index < 0:
+        if not any(d in sample for d in (",", ";", "\t", "|")):
+            raise TPRDataError(NOT_A_SPREADSHEET)  # prose, HTML, a log file ...
         has_rows = any(any(cell.strip() for cell in row) for row in rows)
         _raise_no_table(reader_has_rows=has_rows)
     match = match_columns(rows[header_index])
@@ -282,7 +323,7 @@ def _read_csv(data: bytes) -> RawTable:
         ) from error
     frame = frame[positions]
     frame.columns = [wanted[p] for p in positions]
-    return RawTable(frame=frame, match=match, sheet=None)
+    return RawTable.from_frame(frame, match, None)
 
 
 # --- shared checks ---------------------------------------------------------------------------
