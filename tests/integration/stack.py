@@ -283,3 +283,34 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.5, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
         time.sleep(interval)
+
+
+# --- alternative endpoints (benchmarks) ------------------------------------------------------
+
+
+def stock_endpoints(directory: Path, redis_url: str) -> Path:
+    """endpoints.yml for stock Rasa `RedisTrackerStore` + `RedisLockStore` on `redis_url`.
+
+    The stock stores take host/port/db rather than a URL.
+    """
+    from urllib.parse import urlparse  # noqa: PLC0415
+
+    parsed = urlparse(redis_url)
+    db = (parsed.path or "/0").lstrip("/") or "0"
+    store = f'  url: "{parsed.hostname}"\n  port: {parsed.port or 6379}\n  db: {db}\n'
+    path = Path(directory) / "endpoints-stock.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        'action_endpoint:\n  url: "${ACTION_ENDPOINT_URL}"\n'
+        f"tracker_store:\n  type: redis\n{store}  key_prefix: stock\n"
+        f"lock_store:\n  type: redis\n{store}  key_prefix: stock\n"
+    )
+    return path
+
+
+def in_memory_endpoints(directory: Path) -> Path:
+    """endpoints.yml with Rasa's in-memory stores (one replica only)."""
+    path = Path(directory) / "endpoints-memory.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('action_endpoint:\n  url: "${ACTION_ENDPOINT_URL}"\n')
+    return path
