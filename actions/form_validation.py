@@ -1,0 +1,335 @@
+"""`validate_tpr_form` and the `action_ask_<slot>` questions of `tpr_form`.
+
+Every answer reaches the validation as raw text (from_text mappings), is matched loosely against
+the dataset's own choices, and is either turned into the canonical slot value or rejected with
+the valid options. Questions that do not apply (one state in the file, no level column) are
+answered here and the analyst is told why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions import dataset_summary as ds
+from actions import messages as msg
+from actions.answer_matching import (
+    match_age,
+    match_level,
+    match_state,
+    mentioned_age,
+    mentioned_level,
+    parse_payload,
+    yes_or_no,
+)
+
+FORM_SLOTS = ("state", "confirmed", "facility_level", "age_group")
+SMALL_TALK_INTENTS = {"greet", "goodbye", "chitchat", "out_of_scope"}
+
+
+def small_talk_reply(intent: str | None, text: str) -> str | None:
+    """A one-line answer to off-topic messages; None when the message is not small talk."""
+    lowered = text.casefold()
+    if "tpr" in lowered or "positivity" in lowered:
+        return (
+            "TPR (test positivity rate) is the share of people tested for malaria who tested "
+            "positive, in percent."
+        )
+    if intent == "greet":
+        return "Hello!"
+    if intent == "goodbye":
+        return "Goodbye! Your dataset and answers are kept if you come back."
+    if intent == "chitchat":
+        if "thank" in lowered:
+            return "You're welcome!"
+        return "I'm the TPR assistant: I can only help with the TPR analysis."
+    if intent == "out_of_scope":
+        return "Sorry, I can't help with that; I only calculate test positivity rates."
+    return None
+
+
+class LatestMessage:
+    """The parts of the latest user message that validation needs."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        latest = tracker.latest_message or {}
+        self.text: str = str(latest.get("text") or "")
+        self.intent: str | None = (latest.get("intent") or {}).get("name")
+        self.entities: dict[str, list[str]] = {}
+        for entity in latest.get("entities") or []:
+            self.entities.setdefault(entity.get("entity"), []).append(str(entity.get("value")))
+        parsed = parse_payload(self.text)
+        if parsed:
+            self.intent = parsed[0] or self.intent
+            for key, value in parsed[1].items():
+                self.entities.setdefault(key, []).insert(0, value)
+
+    def hints(self, entity: str) -> list[str]:
+        return self.entities.get(entity, [])
+
+    def shown(self, raw: Any) -> str:
+        """How to quote the answer back: payloads show their value, not `/inform{...}`."""
+        text = str(raw)
+        parsed = parse_payload(text)
+        if parsed:
+            values = list(parsed[1].values())
+            return values[0] if values else parsed[0]
+        return text.strip()
+
+
+def single_state_of(summary: ds.Summary) -> str | None:
+    names = ds.states(summary)
+    return names[0] if len(names) == 1 else None
+
+
+class ValidateTprForm(FormValidationAction):
+    """Matches answers against the dataset, applies skips, keeps the answers consistent."""
+
+    def name(self) -> str:
+        return "validate_tpr_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            # No usable dataset: end the form; action_tpr_submit explains how to upload.
+            return [SlotSet(REQUESTED_SLOT, None), ActiveLoop(None)]
+
+        slots: dict[str, Any] = {name: tracker.get_slot(name) for name in FORM_SLOTS}
+        candidates = tracker.slots_to_validate()
+        message = LatestMessage(tracker)
+        updates: dict[str, Any] = {}
+
+        def put(name: str, value: Any) -> None:
+            updates[name] = value
+            slots[name] = value
+
+        for name in FORM_SLOTS:
+            if name not in candidates or candidates[name] is None:
+                continue
+            raw = candidates[name]
+            if name == "state":
+                self._validate_state(raw, summary, slots, message, dispatcher, put, candidates)
+            elif name == "confirmed":
+                self._validate_confirmed(raw, summary, slots, message, dispatcher, put)
+            elif name == "facility_level":
+                self._validate_level(raw, summary, slots, message, dispatcher, put)
+            else:
+                self._validate_age(raw, summary, slots, message, dispatcher, put)
+
+        self._keep_consistent(summary, slots, dispatcher, put)
+        self._apply_skips(summary, slots, dispatcher, put)
+        return [SlotSet(name, value) for name, value in updates.items()]
+
+    # --- one method per question -------------------------------------------------------------
+
+    def _reject(
+        self,
+        dispatcher: CollectingDispatcher,
+        message: LatestMessage,
+        problem: str,
+    ) -> None:
+        """Off-topic gets a short answer; anything else gets what was wrong."""
+        reply = small_talk_reply(message.intent, message.text)
+        dispatcher.utter_message(text=reply if reply else problem)
+
+    def _validate_state(self, raw, summary, slots, message, dispatcher, put, candidates) -> None:
+        states = ds.states(summary)
+        state = match_state(str(raw), states, message.hints("state"))
+        if state:
+            put("state", state)
+            if "confirmed" not in candidates:
+                put("confirmed", None)
+            return
+        put("state", None)
+        self._reject(
+            dispatcher,
+            message,
+            f"I couldn't find '{message.shown(raw)}' in this file. "
+            f"The states in it are: {', '.join(states)}.",
+        )
+
+    def _validate_confirmed(self, raw, summary, slots, message, dispatcher, put) -> None:
+        if isinstance(raw, bool):
+            put("confirmed", raw)
+            return
+        answer = yes_or_no(str(raw), message.intent)
+        only = single_state_of(summary)
+        if answer is True:
+            put("confirmed", True)
+            return
+        if answer is False:
+            if only:
+                put("confirmed", None)
+                dispatcher.utter_message(
+                    text=f"This file only covers {only}. Answer 'yes' to continue with it, or "
+                    "'cancel' to stop."
+                )
+                return
+            put("confirmed", False)
+            put("state", None)
+            dispatcher.utter_message(text="OK, let's choose another state.")
+            return
+        # Naming another state here means "this one instead".
+        other = match_state(str(raw), ds.states(summary), message.hints("state"), numbered=False)
+        if other and other != slots.get("state"):
+            put("state", other)
+            put("confirmed", None)
+            return
+        put("confirmed", None)
+        self._reject(
+            dispatcher,
+            message,
+            f"Please answer yes to proceed with {slots.get('state')}, or no to pick another state.",
+        )
+
+    def _validate_level(self, raw, summary, slots, message, dispatcher, put) -> None:
+        state = slots.get("state")
+        choices = ds.level_choices(summary, state)
+        hints = message.hints("facility_level")
+        level = match_level(str(raw), choices, hints)
+        if level:
+            put("facility_level", level)
+            return
+        put("facility_level", None)
+        named = mentioned_level(str(raw), hints)
+        if named and named not in choices:
+            problem = (
+                f"There are no {msg.level_label(named).lower()} facilities for {state} in this "
+                f"file. The options are: {msg.options_text('facility_level', summary, state)}."
+            )
+        else:
+            problem = (
+                f"'{message.shown(raw)}' is not one of the facility levels. The options are: "
+                f"{msg.options_text('facility_level', summary, state)}."
+            )
+        self._reject(dispatcher, message, problem)
+
+    def _validate_age(self, raw, summary, slots, message, dispatcher, put) -> None:
+        state = slots.get("state")
+        choices = ds.age_choices(summary, state)
+        hints = message.hints("age_group")
+        age = match_age(str(raw), choices, hints)
+        if age:
+            put("age_group", age)
+            return
+        put("age_group", None)
+        named = mentioned_age(str(raw), hints)
+        if named and named not in choices:
+            problem = (
+                f"This file has no {msg.age_label(named).lower()} data for {state}. The options "
+                f"are: {msg.options_text('age_group', summary, state)}."
+            )
+        else:
+            problem = (
+                f"'{message.shown(raw)}' is not one of the age groups. The options are: "
+                f"{msg.options_text('age_group', summary, state)}."
+            )
+        self._reject(dispatcher, message, problem)
+
+    # --- across questions --------------------------------------------------------------------
+
+    def _keep_consistent(self, summary, slots, dispatcher, put) -> None:
+        """Answers kept from another state must exist in the state now chosen."""
+        state = slots.get("state")
+        if state and state not in ds.states(summary):
+            put("state", None)
+            put("confirmed", None)
+            return
+        if not state:
+            return
+        level = slots.get("facility_level")
+        if level and level not in ds.level_choices(summary, state):
+            put("facility_level", None)
+            dispatcher.utter_message(
+                text=f"{state} has no {msg.level_label(level).lower()} facilities in this file, "
+                "so please choose the facility level again."
+            )
+        age = slots.get("age_group")
+        if age and age not in ds.age_choices(summary, state):
+            put("age_group", None)
+            dispatcher.utter_message(
+                text=f"This file has no {msg.age_label(age).lower()} data for {state}, so please "
+                "choose the age group again."
+            )
+
+    def _apply_skips(self, summary, slots, dispatcher, put) -> None:
+        """Answer the questions that have one possible answer, and say why."""
+        only = single_state_of(summary)
+        if only and slots.get("state") is None:
+            put("state", only)
+            if slots.get("confirmed") is False:
+                put("confirmed", None)
+            dispatcher.utter_message(
+                text=f"This file holds one state only, {only}, so I selected it."
+            )
+        if (
+            not ds.has_levels(summary)
+            and slots.get("facility_level") is None
+            and slots.get("confirmed") is True
+        ):
+            put("facility_level", "all")
+            dispatcher.utter_message(
+                text="This file has no facility level column, so the calculation uses all "
+                "facilities."
+            )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+
+class _AskAction(Action):
+    """Shared body: load the summary, render the question with its buttons."""
+
+    slot = ""
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    def render(self, summary: ds.Summary, tracker: Tracker) -> tuple[str, list[dict[str, str]]]:
+        raise NotImplementedError
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
+            return []
+        text, buttons = self.render(summary, tracker)
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return []
+
+
+class ActionAskState(_AskAction):
+    slot = "state"
+
+    def render(self, summary, tracker):
+        return msg.state_question(summary)
+
+
+class ActionAskConfirmed(_AskAction):
+    slot = "confirmed"
+
+    def render(self, summary, tracker):
+        return msg.confirm_question(summary, tracker.get_slot("state"))
+
+
+class ActionAskFacilityLevel(_AskAction):
+    slot = "facility_level"
+
+    def render(self, summary, tracker):
+        return msg.level_question(summary, tracker.get_slot("state"))
+
+
+class ActionAskAgeGroup(_AskAction):
+    slot = "age_group"
+
+    def render(self, summary, tracker):
+        return msg.age_question(summary, tracker.get_slot("state"))

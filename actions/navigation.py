@@ -1,0 +1,306 @@
+"""Navigation anywhere in the conversation: back, change <answer>, status, help, cancel, restart,
+start TPR, and short contextual answers to small talk outside the form.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import conversation_state as cs
+from actions import dataset_summary as ds
+from actions import messages as msg
+from actions.answer_matching import match_age, match_level, match_state
+from actions.form_validation import FORM_SLOTS, LatestMessage, small_talk_reply
+
+CHANGEABLE = ("state", "facility_level", "age_group")
+_SLOT_WORDS = [
+    ("age_group", re.compile(r"\bage", re.IGNORECASE)),
+    ("facility_level", re.compile(r"\b(level|facilit|type)", re.IGNORECASE)),
+    ("state", re.compile(r"\bstate", re.IGNORECASE)),
+]
+
+
+def next_step_hint(tracker: Tracker, has_dataset: bool) -> str:
+    """What the analyst can do now, outside the form."""
+    if not has_dataset:
+        return msg.UPLOAD_HOW_TO
+    if cs.finished(cs.answers(tracker)):
+        return msg.AFTER_RESULTS_HINT
+    return "Say 'start TPR' to begin the analysis."
+
+
+class ActionStartTpr(Action):
+    """ "start TPR": start (or resume) the form when a dataset is loaded; else explain upload."""
+
+    def name(self) -> str:
+        return "action_start_tpr"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
+            return []
+        events: list[EventType] = []
+        values = cs.answers(tracker)
+        if cs.finished(values) or not any(v is not None for v in values.values()):
+            dispatcher.utter_message(text="Let's start the TPR analysis.")
+            events += cs.clear_answers()
+        elif not cs.form_active(tracker):
+            dispatcher.utter_message(text="Let's continue where you left off.")
+        return events + cs.enter_form()
+
+
+class ActionGoBack(Action):
+    """Back: clear the answer before the pending question and ask it again."""
+
+    def name(self) -> str:
+        return "action_go_back"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
+            return []
+        values = cs.answers(tracker)
+        skipped = cs.skipped_questions(summary)
+        pending = cs.pending_question(tracker)
+        if pending is None and not cs.finished(values):
+            if not any(v is not None for v in values.values()):
+                dispatcher.utter_message(text="There is no earlier question. " + msg.RESUME_HINT)
+                return []
+            pending = next((s for s in FORM_SLOTS if values.get(s) in (None, False)), None)
+        order = list(FORM_SLOTS)
+        position = order.index(pending) if pending in order else len(order)
+        # the answered, askable question just before the pending one
+        target = next(
+            (
+                s
+                for s in reversed(order[:position])
+                if s not in skipped and values.get(s) is not None
+            ),
+            None,
+        )
+        if target is None:
+            dispatcher.utter_message(text="This is the first question already.")
+            return cs.enter_form()
+        events: list[EventType] = [SlotSet(target, None)]
+        if target == "state":
+            events.append(SlotSet("confirmed", None))
+        dispatcher.utter_message(text=f"OK, back to {msg.QUESTION_NAMES[target]}.")
+        return events + cs.enter_form()
+
+
+class ActionChangeSlot(Action):
+    """ "change the age group", "change state to Kwara": jump there, keep the other answers."""
+
+    def name(self) -> str:
+        return "action_change_slot"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
+            return []
+        message = LatestMessage(tracker)
+        slot = self._which_slot(message)
+        if slot is None:
+            dispatcher.utter_message(
+                text="Which answer would you like to change?",
+                buttons=[
+                    {
+                        "title": msg.QUESTION_NAMES[s].replace("the ", "").capitalize(),
+                        "payload": msg.payload("change_slot", slot_name=s),
+                    }
+                    for s in CHANGEABLE
+                ],
+            )
+            return []
+        if slot in cs.skipped_questions(summary):
+            dispatcher.utter_message(text=cs.skip_reason(slot, summary))
+            return cs.enter_form() if self._form_has_work(tracker) else []
+        value = self._new_value(slot, message, summary, tracker)
+        events: list[EventType] = [SlotSet(slot, value)]
+        if slot == "state":
+            events.append(SlotSet("confirmed", None))
+        if value is None:
+            dispatcher.utter_message(text=f"OK, let's change {msg.QUESTION_NAMES[slot]}.")
+        return events + cs.enter_form()
+
+    @staticmethod
+    def _form_has_work(tracker: Tracker) -> bool:
+        return cs.form_active(tracker) or not cs.finished(cs.answers(tracker))
+
+    @staticmethod
+    def _which_slot(message: LatestMessage) -> str | None:
+        for hint in message.hints("slot_name"):
+            if hint in CHANGEABLE:
+                return hint
+            for slot, pattern in _SLOT_WORDS:
+                if pattern.search(hint):
+                    return slot
+        for slot, pattern in _SLOT_WORDS:
+            if pattern.search(message.text):
+                return slot
+        for slot in CHANGEABLE:
+            if message.hints(slot):
+                return slot
+        return None
+
+    @staticmethod
+    def _new_value(slot: str, message: LatestMessage, summary: ds.Summary, tracker: Tracker) -> Any:
+        """A value given in the same message ("change state to Kwara"), else None (ask)."""
+        hints = message.hints(slot)
+        if not hints:
+            return None
+        state = tracker.get_slot("state")
+        if slot == "state":
+            return match_state("", ds.states(summary), hints, numbered=False)
+        if slot == "facility_level":
+            return match_level("", ds.level_choices(summary, state), hints)
+        return match_age("", ds.age_choices(summary, state), hints)
+
+
+class ActionStatus(Action):
+    """Status / where am I: the answers so far and the pending question."""
+
+    def name(self) -> str:
+        return "action_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text="No dataset is loaded yet. " + msg.UPLOAD_HOW_TO)
+            return []
+        values = cs.answers(tracker)
+        pending = cs.pending_question(tracker)
+        source = summary.get("source") or "your file"
+        dispatcher.utter_message(
+            text=f"Dataset: {source}.\n" + msg.status_text(values, pending, cs.finished(values))
+        )
+        return cs.enter_form() if pending else []
+
+
+class ActionHelp(Action):
+    """Help: explain the pending question and its options, then ask it again."""
+
+    def name(self) -> str:
+        return "action_help"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(
+                text="I calculate ward-level malaria test positivity rates (TPR) from an NMEP "
+                "health-facility workbook. " + msg.UPLOAD_HOW_TO
+            )
+            return []
+        pending = cs.pending_question(tracker)
+        if pending:
+            state = tracker.get_slot("state")
+            options = msg.options_text(pending, summary, state)
+            dispatcher.utter_message(
+                text=f"{msg.HELP_TEXT.get(pending, '')} Options: {options}.\n{msg.NAVIGATION_HELP}"
+            )
+            return cs.enter_form()
+        dispatcher.utter_message(
+            text="I calculate ward-level malaria test positivity rates (TPR) for the state, "
+            "facility level and age group you choose. "
+            + next_step_hint(tracker, True)
+            + " "
+            + msg.NAVIGATION_HELP
+        )
+        return []
+
+
+class ActionCancel(Action):
+    """Cancel / stop: leave the form, keep the dataset and the answers, say how to resume."""
+
+    def name(self) -> str:
+        return "action_cancel"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        has_dataset = bool(tracker.get_slot("dataset_id"))
+        if not cs.form_active(tracker):
+            text = "Nothing is running. " + next_step_hint(tracker, has_dataset)
+            dispatcher.utter_message(text=text)
+            return []
+        dispatcher.utter_message(
+            text="Stopped. Your dataset is still loaded. " + msg.RESUME_HINT,
+        )
+        return cs.leave_form()
+
+
+class ActionRestartAnalysis(Action):
+    """Restart: clear the answers and start again on the same dataset."""
+
+    def name(self) -> str:
+        return "action_restart_analysis"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        summary = await ds.load_summary_for(tracker)
+        if summary is None:
+            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
+            return cs.clear_answers()
+        dispatcher.utter_message(
+            text=f"Starting again on the same dataset ({summary.get('source') or 'your file'})."
+        )
+        return cs.clear_answers() + cs.enter_form()
+
+
+class ActionContextualReply(Action):
+    """Small talk and unclear messages outside the form (also RulePolicy's core fallback).
+
+    Answers briefly and says what the analyst can do next; if a question is pending (the
+    fallback fired inside the form), asks it again instead of a generic fallback.
+    """
+
+    def name(self) -> str:
+        return "action_contextual_reply"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        message = LatestMessage(tracker)
+        reply = small_talk_reply(message.intent, message.text)
+        if reply is None and message.intent == "greet":
+            reply = "Hello!"
+        has_dataset = bool(tracker.get_slot("dataset_id"))
+        if cs.pending_question(tracker):
+            dispatcher.utter_message(text=reply or "Let's finish the current question first.")
+            return cs.enter_form()
+        if message.intent == "goodbye":
+            dispatcher.utter_message(text=reply or "Goodbye!")
+            return []
+        if reply is None:
+            if message.intent in ("affirm", "deny"):
+                reply = "OK."
+            else:
+                reply = "Sorry, I didn't understand that."
+        intro = ""
+        if message.intent == "greet" and not has_dataset:
+            intro = (
+                " I'm the TPR assistant: I turn NMEP health-facility workbooks into "
+                "ward-level malaria test positivity rates."
+            )
+        dispatcher.utter_message(text=reply + intro + " " + next_step_hint(tracker, has_dataset))
+        return []
