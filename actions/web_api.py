@@ -92,16 +92,34 @@ async def _stop_pool(*_: Any) -> None:
     reset_pool()
 
 
+def kill_pool() -> None:
+    """Stop a pool whose worker is stuck: terminate its processes (by their PIDs)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is None:
+        return
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 async def run_parse(data: bytes, filename: str) -> tuple[str, Any, Any]:
     loop = asyncio.get_running_loop()
+    timeout = float(os.environ.get("UPLOAD_PARSE_TIMEOUT", 600)) - 30
     try:
-        return await loop.run_in_executor(parse_pool(), parse_upload, data, filename)
+        return await asyncio.wait_for(
+            loop.run_in_executor(parse_pool(), parse_upload, data, filename), timeout
+        )
+    except asyncio.TimeoutError:
+        logger.error("parsing %s took over %.0f s; worker stopped", filename, timeout)
+        kill_pool()
+        return "error", "Reading this file took too long. Please split it by state.", None
     except BrokenProcessPool:
         # The worker died (out of memory, killed): the file is the likely cause; the next
         # upload gets a fresh pool.
         logger.error("upload worker died while parsing %s", filename)
         reset_pool()
-        return "error", "The file could not be processed (it may be too large). ", None
+        return "error", "The file could not be processed (it may be too large).", None
 
 
 # --- stores (imported lazily: the store module is built in parallel) ----------------------

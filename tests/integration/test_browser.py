@@ -98,14 +98,32 @@ def click_answer(page, pattern: re.Pattern[str], shot: str) -> str:
     return titles[matching[0]]
 
 
-def upload(page, path: Path) -> dict:
+def throttle_upload(page, bytes_per_second: int) -> None:
+    """Chromium's own network emulation, so a small file uploads slowly enough to show
+    intermediate progress, as a national file does over a 230 kbps link (-1 = off)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": bytes_per_second,
+        },
+    )
+
+
+def upload(page, path: Path, bytes_per_second: int = -1) -> dict:
     """Choose the file as a user would; wait for the progress bar, then the bot's summary."""
     before = bot_count(page)
+    throttle_upload(page, bytes_per_second)
     page.set_input_files("#file-input", str(path))
     page.wait_for_function(
         "() => document.getElementById('upload-progress').dataset.state === 'done'",
         timeout=REPLY_TIMEOUT_MS,
     )
+    throttle_upload(page, -1)
     wait_for_reply(page, before)
     return page.evaluate(
         """() => ({values: window.__progress, shown: window.__progressShown,
@@ -146,8 +164,10 @@ def test_upload_answer_download_and_reload(
         sender = page.evaluate("() => localStorage.getItem('tpr.sender')")
         assert sender
 
-        progress = upload(page, workbook)
+        # About 4 s for the upload: the bar must move through intermediate values.
+        progress = upload(page, workbook, bytes_per_second=workbook.stat().st_size // 4)
         assert progress["shown"] and 100 in progress["values"], progress
+        assert any(0 < value < 100 for value in progress["values"]), progress
         assert "Uploaded adamawa_kwara.xlsx" in progress["text"]
         page.screenshot(path=str(ARTIFACTS / "browser-1-summary.png"), full_page=True)
         conversation = page.locator("#log").inner_text()
