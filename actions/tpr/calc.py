@@ -202,12 +202,12 @@ def rates(
     return tpr, tested, positive, chosen, rdt_rate, mic_rate
 
 
-def _rate_columns(sums: pd.DataFrame, method: str) -> dict[str, Any]:
+def _rate_columns(sums: dict[str, np.ndarray], method: str) -> dict[str, np.ndarray]:
     tpr, tested, positive, chosen, rdt_rate, mic_rate = rates(
-        sums["rdt_tested"].to_numpy(),
-        sums["rdt_positive"].to_numpy(),
-        sums["microscopy_tested"].to_numpy(),
-        sums["microscopy_positive"].to_numpy(),
+        sums["rdt_tested"],
+        sums["rdt_positive"],
+        sums["microscopy_tested"],
+        sums["microscopy_positive"],
         method,
     )
     return {
@@ -220,8 +220,19 @@ def _rate_columns(sums: pd.DataFrame, method: str) -> dict[str, Any]:
     }
 
 
+def _table(sums: dict[str, np.ndarray], method: str, head: dict[str, Any],
+           columns: list[str]) -> pd.DataFrame:  # fmt: skip
+    """One DataFrame built in a single call (cheaper than adding columns one by one)."""
+    data = {**head, **sums, **_rate_columns(sums, method)}
+    return pd.DataFrame({column: data[column] for column in columns})
+
+
 def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
-    """Ward TPR for `selection`; raises TPRDataError for a state or level not in the file."""
+    """Ward TPR for `selection`; raises TPRDataError for a state or level not in the file.
+
+    Works on the per-row arrays precomputed at load (validity already applied), sliced to the
+    state's rows: a few numpy sums, so a recompute stays well under 50 ms on a national file.
+    """
     selection = _validate(dataset, selection)
     arrays = dataset.arrays
     start, end = arrays.state_bounds[selection.state]
@@ -244,77 +255,113 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
     if not mask.any():
         raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
 
-    ages = [AGES.index(selection.age_group)] if selection.age_group != "all" else [0, 1, 2]
-    weight = mask.astype(np.int64)
-    tests = arrays.tests[start:end][:, :, ages].sum(axis=2) * weight[:, None]
-    positives = arrays.positives[start:end][:, :, ages].sum(axis=2) * weight[:, None]
-    invalid = arrays.invalid[start:end][:, :, ages].sum(axis=(1, 2)) * weight
+    if selection.age_group == "all":
+        tests = arrays.tests[start:end].sum(axis=2)
+        positives = arrays.positives[start:end].sum(axis=2)
+        invalid = arrays.invalid[start:end].sum(axis=(1, 2))
+    else:
+        age = AGES.index(selection.age_group)
+        tests = arrays.tests[start:end, :, age]
+        positives = arrays.positives[start:end, :, age]
+        invalid = arrays.invalid[start:end, :, age].sum(axis=1)
 
     ward_ids = arrays.ward_id[start:end]
     first_ward = int(ward_ids.min())
-    local = ward_ids - first_ward
-    n_wards = int(local.max()) + 1
+    n_wards = int(ward_ids.max()) - first_ward + 1
+    local = (ward_ids - first_ward)[mask]
 
     def per_ward(values: np.ndarray) -> np.ndarray:
-        summed = np.bincount(local, weights=values, minlength=n_wards)
+        summed = np.bincount(local, weights=values[mask], minlength=n_wards)
         return np.rint(summed).astype(np.int64) if values.dtype.kind in "iub" else summed
 
     facility_ids = arrays.facility_id[start:end][mask]
     _, first_rows = np.unique(facility_ids, return_index=True)
-    facilities = np.bincount(local[mask][first_rows], minlength=n_wards)
-
-    _, ward_first_row = np.unique(local, return_index=True)
-    names = frame.iloc[start + ward_first_row]
-    wards = pd.DataFrame(
-        {
-            "state": selection.state,
-            "lga": names["lga"].astype(str).to_numpy(),
-            "ward": names["ward"].astype(str).to_numpy(),
-            "rdt_tested": per_ward(tests[:, 0]),
-            "rdt_positive": per_ward(positives[:, 0]),
-            "microscopy_tested": per_ward(tests[:, 1]),
-            "microscopy_positive": per_ward(positives[:, 1]),
-            "facilities": facilities.astype(np.int64),
-            "invalid_pairs": per_ward(invalid),
-        }
-    )
-    for column, values in _rate_columns(wards, selection.method).items():
-        wards[column] = values
-
-    has_opd = bool(dataset.meta.get("has_opd")) and "opd" in frame
+    facilities = np.bincount(local[first_rows], minlength=n_wards).astype(np.int64)
+    sums = {
+        "rdt_tested": per_ward(tests[:, 0]),
+        "rdt_positive": per_ward(positives[:, 0]),
+        "microscopy_tested": per_ward(tests[:, 1]),
+        "microscopy_positive": per_ward(positives[:, 1]),
+        "facilities": facilities,
+        "invalid_pairs": per_ward(invalid),
+    }
+    wards_slice = slice(first_ward, first_ward + n_wards)
+    head = {
+        "state": np.full(n_wards, selection.state, dtype=object),
+        "lga": arrays.ward_lga[wards_slice],
+        "ward": arrays.ward_name[wards_slice],
+    }
+    ward_rates = _rate_columns(sums, selection.method)
+    extra: dict[str, Any] = {}
+    has_opd = bool(dataset.meta.get("has_opd")) and arrays.opd is not None
     if has_opd:
-        opd_raw = frame["opd"].iloc[start:end].to_numpy(dtype="float64", na_value=np.nan)
-        opd_reported = ~np.isnan(opd_raw) & mask
-        opd_values = np.where(opd_reported, opd_raw, 0.0)
-        opd = np.bincount(local, weights=opd_values, minlength=n_wards)
-        opd_any = np.bincount(local, weights=opd_reported, minlength=n_wards) > 0
-        wards["opd_attendance"] = pd.array(np.rint(opd).astype(np.int64), dtype="Int64")
-        wards.loc[~opd_any, "opd_attendance"] = pd.NA
-        high = (wards["tpr"].to_numpy() > 50) & opd_any & (opd > 0)
+        opd_rows = arrays.opd[start:end][mask]
+        reported = ~np.isnan(opd_rows)
+        opd = np.bincount(local, weights=np.where(reported, opd_rows, 0.0), minlength=n_wards)
+        opd_any = np.bincount(local, weights=reported, minlength=n_wards) > 0
+        attendance = pd.array(np.rint(opd).astype(np.int64), dtype="Int64")
+        attendance[~opd_any] = pd.NA
+        high = (np.nan_to_num(ward_rates["tpr"], nan=0.0) > 50) & (opd > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            wards["tpr_opd"] = np.where(
-                high, 100.0 * wards["positive"] / np.where(opd > 0, opd, 1), np.nan
+            tpr_opd = np.where(
+                high, 100.0 * ward_rates["positive"] / np.where(high, opd, 1), np.nan
             )
-        wards["tpr_opd_note"] = np.where(high, OPD_NOTE, "")
-
+        extra = {
+            "opd_attendance": attendance,
+            "tpr_opd": tpr_opd,
+            "tpr_opd_note": np.where(high, OPD_NOTE, "").astype(object),
+        }
+    data = {**head, **sums, **ward_rates, **extra}
     columns = WARD_COLUMNS + (OPD_COLUMNS if has_opd else [])
-    wards = wards[columns]
-    lgas = _lga_totals(wards, selection.method)
-    state_total = _state_total(wards, selection)
-    with_data = wards["tpr"].notna()
-    values = wards.loc[with_data, "tpr"]
+    wards = pd.DataFrame({column: data[column] for column in columns})
+
+    lga_codes, lga_local = np.unique(arrays.ward_lga_code[wards_slice], return_inverse=True)
+    n_lgas = len(lga_codes)
+    with_data = ~np.isnan(ward_rates["tpr"])
+    lga_sums = {
+        key: np.bincount(lga_local, weights=values, minlength=n_lgas).round().astype(np.int64)
+        if values.dtype.kind in "iub"
+        else np.bincount(lga_local, weights=values, minlength=n_lgas)
+        for key, values in sums.items()
+    }
+    lga_names = np.asarray(frame["lga"].cat.categories, dtype=object)[lga_codes]
+    lga_head = {
+        "state": np.full(n_lgas, selection.state, dtype=object),
+        "lga": lga_names,
+        "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
+        "wards_with_data": np.bincount(lga_local, weights=with_data, minlength=n_lgas).astype(
+            np.int64
+        ),
+    }
+    lgas = _table(lga_sums, selection.method, lga_head, LGA_COLUMNS)
+    lgas = lgas.sort_values("lga", key=lambda s: s.str.casefold(), kind="stable")
+    lgas = lgas.reset_index(drop=True)
+
+    state_sums = {key: values.sum(keepdims=True) for key, values in sums.items()}
+    state_rates = _rate_columns(state_sums, selection.method)
+    state_total: dict[str, Any] = {
+        "state": selection.state,
+        "wards": int(n_wards),
+        "wards_with_data": int(with_data.sum()),
+    }
+    for column in TOTAL_COLUMNS:
+        source = state_rates if column in state_rates else state_sums
+        state_total[column] = _plain(source[column][0])
+
+    values = ward_rates["tpr"][with_data]
+    has_values = bool(len(values))
     stats = {
-        "wards_total": int(len(wards)),
+        "wards_total": int(n_wards),
         "wards_with_data": int(with_data.sum()),
         "wards_without_data": int((~with_data).sum()),
-        "mean": float(values.mean()) if len(values) else None,
-        "median": float(values.median()) if len(values) else None,
-        "min": float(values.min()) if len(values) else None,
-        "max": float(values.max()) if len(values) else None,
+        "mean": float(values.mean()) if has_values else None,
+        "median": float(np.median(values)) if has_values else None,
+        "min": float(values.min()) if has_values else None,
+        "max": float(values.max()) if has_values else None,
     }
     by_state = dataset.meta.get("rows_without_ward_by_state", {})
     quality = {
-        "invalid_pairs": int(wards["invalid_pairs"].sum()),
+        "invalid_pairs": int(sums["invalid_pairs"].sum()),
         "totals_rows_dropped": int(dataset.meta.get("totals_rows_dropped", 0)),
         "rows_without_ward": int(by_state.get(selection.state, 0)),
     }
@@ -323,8 +370,8 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
     period = {
         "first_code": str(lo),
         "last_code": str(hi),
-        "first": _period_name(frame, start, end, lo),
-        "last": _period_name(frame, start, end, hi),
+        "first": _period_name(dataset, start, end, lo),
+        "last": _period_name(dataset, start, end, hi),
     }
     return TPRResult(
         selection=selection,
@@ -338,19 +385,11 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
     )
 
 
-def _period_name(frame: pd.DataFrame, start: int, end: int, code: int) -> str:
-    position = int(np.argmax(frame["periodcode"].to_numpy()[start:end] == code))
-    return str(frame["period"].iloc[start + position])
+def _period_name(dataset: Dataset, start: int, end: int, code: int) -> str:
+    position = int(np.argmax(dataset.arrays.periodcode[start:end] == code))
+    return str(dataset.frame["period"].iloc[start + position])
 
 
-_SUM_COLUMNS = [
-    "rdt_tested",
-    "rdt_positive",
-    "microscopy_tested",
-    "microscopy_positive",
-    "facilities",
-    "invalid_pairs",
-]
 TOTAL_COLUMNS = [
     "tpr",
     "tested",
@@ -365,33 +404,7 @@ TOTAL_COLUMNS = [
     "facilities",
     "invalid_pairs",
 ]
-
-
-def _lga_totals(wards: pd.DataFrame, method: str) -> pd.DataFrame:
-    """Per-LGA sums of the ward figures, with the rate rule applied to the sums."""
-    grouped = wards.groupby("lga", sort=True)
-    lgas = grouped[_SUM_COLUMNS].sum()
-    lgas["wards"] = grouped.size()
-    lgas["wards_with_data"] = grouped["tpr"].count()
-    for column, values in _rate_columns(lgas, method).items():
-        lgas[column] = values
-    lgas = lgas.reset_index()
-    lgas.insert(0, "state", wards["state"].iloc[0] if len(wards) else "")
-    return lgas[["state", "lga", "wards", "wards_with_data", *TOTAL_COLUMNS]]
-
-
-def _state_total(wards: pd.DataFrame, selection: Selection) -> dict[str, Any]:
-    sums = wards[_SUM_COLUMNS].sum().to_frame().T
-    figures = _rate_columns(sums, selection.method)
-    total: dict[str, Any] = {
-        "state": selection.state,
-        "wards": int(len(wards)),
-        "wards_with_data": int(wards["tpr"].notna().sum()),
-    }
-    for column in TOTAL_COLUMNS:
-        value = figures[column][0] if column in figures else sums[column].iloc[0]
-        total[column] = _plain(value)
-    return total
+LGA_COLUMNS = ["state", "lga", "wards", "wards_with_data", *TOTAL_COLUMNS]
 
 
 def _plain(value: Any) -> Any:

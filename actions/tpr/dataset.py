@@ -53,6 +53,10 @@ class Arrays:
     state_bounds: dict[str, tuple[int, int]]
     level_code: np.ndarray
     periodcode: np.ndarray
+    ward_lga: np.ndarray  # per ward id: cleaned LGA name
+    ward_name: np.ndarray  # per ward id: cleaned ward name
+    ward_lga_code: np.ndarray  # per ward id: LGA category code (for LGA totals)
+    opd: np.ndarray | None  # outpatient attendance, NaN when blank
 
 
 @dataclass
@@ -285,14 +289,25 @@ def _build_arrays(frame: pd.DataFrame) -> Arrays:
         ends = np.concatenate([change, [n]])
         for start, end in zip(starts, ends, strict=True):
             bounds[frame["state"].cat.categories[state_codes[start]]] = (int(start), int(end))
+    ward_ids = ward_id.to_numpy(dtype=np.int64)
+    _, first_rows = np.unique(ward_ids, return_index=True)
+    lga_codes = frame["lga"].cat.codes.to_numpy()[first_rows]
+    ward_codes = frame["ward"].cat.codes.to_numpy()[first_rows]
+    lga_names = np.asarray(frame["lga"].cat.categories, dtype=object)[lga_codes]
+    ward_names = np.asarray(frame["ward"].cat.categories, dtype=object)[ward_codes]
+    opd = frame["opd"].to_numpy(dtype="float64", na_value=np.nan) if "opd" in frame else None
     return Arrays(
         tests=tests,
         positives=positives,
         invalid=invalid,
         reported=reported,
-        ward_id=ward_id.to_numpy(dtype=np.int64),
+        ward_id=ward_ids,
         facility_id=facility_id.to_numpy(dtype=np.int64),
         state_bounds=bounds,
         level_code=frame["level"].cat.codes.to_numpy(),
         periodcode=frame["periodcode"].to_numpy(),
+        ward_lga=lga_names,
+        ward_name=ward_names,
+        ward_lga_code=lga_codes.astype(np.int64),
+        opd=opd,
     )
