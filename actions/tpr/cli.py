@@ -24,9 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     compute = commands.add_parser("compute", help="ward TPR for one selection")
     compute.add_argument("file")
     compute.add_argument("--state", required=True)
-    compute.add_argument("--facility-level", required=True, choices=FACILITY_LEVELS)
-    compute.add_argument("--age-group", required=True, choices=AGE_GROUPS)
-    compute.add_argument("--method", default="max", choices=METHODS)
+    # Values are checked by the engine, so a wrong one gets the same one-line sentence as an
+    # unknown state (argparse `choices` would print a usage block instead).
+    compute.add_argument("--facility-level", required=True, help="|".join(FACILITY_LEVELS))
+    compute.add_argument("--age-group", required=True, help="|".join(AGE_GROUPS))
+    compute.add_argument("--method", default="max", help="|".join(METHODS))
     compute.add_argument("--period-from", default=None, help="e.g. 202401 or 'January 2024'")
     compute.add_argument("--period-to", default=None)
     compute.add_argument("--out", required=True, help="OUT.csv (or .xlsx)")

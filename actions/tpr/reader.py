@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +23,10 @@ from actions.tpr.columns import (
     normalise_header,
 )
 from actions.tpr.errors import TPRDataError
+
+# calamine warns (on stderr, via logging) about every all-blank column it types as text; blank
+# indicator columns are normal in NMEP files and handled here, so those warnings are noise.
+logging.getLogger("fastexcel").setLevel(logging.ERROR)
 
 PREVIEW_ROWS = 30
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -296,8 +301,8 @@ def _read_csv(data: bytes) -> RawTable:
     rows = list(csv.reader(lines, delimiter=delimiter))
     score, header_index = _best_header(rows)
     if header_index < 0:
-        if not any(d in sample for d in (",", ";", "\t", "|")):
-            raise TPRDataError(NOT_A_SPREADSHEET)  # prose, HTML, a log file ...
+        if max((len(r) for r in rows), default=0) < 3:
+            raise TPRDataError(NOT_A_SPREADSHEET)  # prose, HTML, a log file: no table at all
         has_rows = any(any(cell.strip() for cell in row) for row in rows)
         _raise_no_table(reader_has_rows=has_rows)
     match = match_columns(rows[header_index])
