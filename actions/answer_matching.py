@@ -328,3 +328,48 @@ def yes_or_no(text: str, intent: str | None = None) -> bool | None:
     if intent == "deny":
         return False
     return None
+
+
+_ALL_LEVELS = re.compile(
+    r"\b(all|every|any|both)\s+(the\s+)?(health\s+)?(facilit\w*|levels?|hospitals?|types?)\b"
+)
+_ALL_AGES = re.compile(
+    r"\b(all\s+(the\s+)?ages?|all\s+age\s+groups?|every\s*(one|body)|all\s+people|"
+    r"total\s+population|all\s+groups?)\b"
+)
+
+
+def reselection(text: str, hints: dict[str, list[str]]) -> dict[str, str]:
+    """Level and age group named in a follow-up ("now pregnant women", "same for all
+    facilities"). Stricter than inside the form: a bare "all" names neither, because outside
+    the form there is no question saying which one it answers.
+    """
+    cleaned = normalise(text)
+    found: dict[str, str] = {}
+    for hint in hints.get("facility_level", []):
+        level = _level_from_words(normalise(hint))
+        if level:
+            found["facility_level"] = level
+            break
+    else:
+        if _ALL_LEVELS.search(cleaned):
+            found["facility_level"] = "all"
+        else:
+            level = _level_from_words(
+                re.sub(r"\b(all|every\w*|total|combined|whole|both|any)\b", " ", cleaned)
+            )
+            if level and level != "all":
+                found["facility_level"] = level
+    for hint in hints.get("age_group", []):
+        age = _age_from_words(normalise(hint))
+        if age:
+            found["age_group"] = age
+            break
+    else:
+        if _ALL_AGES.search(cleaned):
+            found["age_group"] = "all"
+        else:
+            age = _age_from_words(cleaned)
+            if age and age != "all":
+                found["age_group"] = age
+    return found

@@ -8,6 +8,7 @@ answered here and the analyst is told why.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -284,7 +285,7 @@ class ValidateTprForm(FormValidationAction):
 # --- questions ------------------------------------------------------------------------------
 
 
-class _AskAction(Action):
+class _AskAction(Action, ABC):
     """Shared body: load the summary, render the question with its buttons."""
 
     slot = ""
@@ -292,8 +293,9 @@ class _AskAction(Action):
     def name(self) -> str:
         return f"action_ask_{self.slot}"
 
+    @abstractmethod
     def render(self, summary: ds.Summary, tracker: Tracker) -> tuple[str, list[dict[str, str]]]:
-        raise NotImplementedError
+        """The question's text and buttons."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -21,7 +21,7 @@ from rasa_sdk.types import DomainDict
 from actions import conversation_state as cs
 from actions import dataset_summary as ds
 from actions import messages as msg
-from actions.answer_matching import match_state, mentioned_age, mentioned_level
+from actions.answer_matching import match_state, reselection
 from actions.form_validation import LatestMessage
 
 logger = logging.getLogger(__name__)
@@ -153,12 +153,7 @@ class ActionReselect(Action):
                 f"The states in it are: {', '.join(states)}."
             )
             return []
-        level = mentioned_level(text, message.hints("facility_level"))
-        if level:
-            new["facility_level"] = level
-        age = mentioned_age(text, message.hints("age_group"))
-        if age:
-            new["age_group"] = age
+        new.update(reselection(text, message.entities))
         if not new and not state:
             dispatcher.utter_message(
                 text="I'm not sure which answer that changes. "
