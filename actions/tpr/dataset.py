@@ -171,17 +171,17 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
             columns[field_name] = clean_categorical(raw[field_name])
         else:  # no facility column: one nameless facility per ward
             columns[field_name] = pd.Categorical([""] * n)
-    frame = pd.DataFrame(columns)
-    indicators = pd.DataFrame({ind: _numeric(_as_series(raw[ind])) for ind in INDICATORS})
-    has_figures = indicators.notna().any(axis=1).to_numpy()
+    indicators = {ind: _numeric(_as_series(raw[ind])) for ind in INDICATORS}
+    has_figures = np.logical_or.reduce([~np.asarray(pd.isna(v)) for v in indicators.values()])
 
     present = [f for f in LOCATIONS if f in raw]
-    is_blank = {f: frame[f].isna().to_numpy() for f in LOCATIONS}
+    is_blank = {f: np.asarray(columns[f].codes) < 0 for f in LOCATIONS}
     totals_flag = np.zeros(n, dtype=bool)
     for f in present:
-        total_cats = [c for c in frame[f].cat.categories if is_total(c)]
-        if total_cats:
-            totals_flag |= frame[f].isin(total_cats).to_numpy()
+        categories = columns[f].categories
+        total_codes = [i for i, c in enumerate(categories) if is_total(c)]
+        if total_codes:
+            totals_flag |= np.isin(np.asarray(columns[f].codes), total_codes)
     country_blank = np.ones(n, dtype=bool)
     if "country" in raw:
         country_codes, country_uniques = factorize(raw["country"])
@@ -198,7 +198,7 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
 
     rows_without_ward_by_state: dict[str, int] = {}
     if without_ward.any():
-        counts = frame["state"][without_ward].value_counts()
+        counts = pd.Series(columns["state"][without_ward]).value_counts()
         rows_without_ward_by_state = {str(k): int(v) for k, v in counts.items() if v}
 
     has_level = "level" in raw
@@ -210,25 +210,30 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
         level = pd.Categorical.from_codes(
             np.full(n, LEVEL_CATEGORIES.index("unknown")), categories=LEVEL_CATEGORIES
         )
-    frame["level"] = level
+    columns["level"] = level
     period_names, period_codes = _periods(raw, n)
-    frame["period"] = period_names
-    frame["periodcode"] = period_codes
-    for ind in INDICATORS:
-        frame[ind] = indicators[ind]
+    columns["period"] = period_names
+    columns["periodcode"] = period_codes
+    columns.update(indicators)
     has_opd = "opd" in raw
     if has_opd:
-        frame["opd"] = _numeric(_as_series(raw["opd"]))
+        columns["opd"] = _numeric(_as_series(raw["opd"]))
 
-    frame = frame.loc[keep]
-    if frame.empty:
+    kept = np.flatnonzero(keep)
+    if not len(kept):
         raise TPRDataError(
             "The file has the expected columns but no usable rows: every row lacks a state or "
             "ward, or is a totals row."
         )
     # Sorting by state once lets a recompute slice one state instead of filtering 340k rows.
-    order = np.argsort(frame["state"].cat.codes.to_numpy(), kind="stable")
-    frame = frame.iloc[order].reset_index(drop=True)
+    state_codes = np.asarray(columns["state"].codes)[kept]
+    rows = kept[np.argsort(state_codes, kind="stable")]
+    frame = pd.DataFrame(
+        {
+            name: (values.take(rows) if hasattr(values, "take") else values[rows])
+            for name, values in columns.items()
+        }  # fmt: skip
+    )
     for f in (*LOCATIONS, "period"):
         frame[f] = frame[f].cat.remove_unused_categories()
     period_order = (
@@ -276,11 +281,14 @@ def _build_arrays(frame: pd.DataFrame) -> Arrays:
         tests, positives = tests_f.astype(np.int64), positives_f.astype(np.int64)
     else:
         tests, positives = tests_f, positives_f
-    ward_keys = frame[["state", "lga", "ward"]]
-    ward_id = ward_keys.groupby(["state", "lga", "ward"], observed=True, sort=True).ngroup()
-    facility_id = frame.groupby(
-        ["state", "lga", "ward", "facility"], observed=True, sort=True
-    ).ngroup()
+    # Ward and facility ids in (state, LGA, ward[, facility]) order, from category codes.
+    key = np.zeros(n, dtype=np.int64)
+    for column in ("state", "lga", "ward"):
+        key = key * (len(frame[column].cat.categories) + 1) + frame[column].cat.codes.to_numpy()
+    _, ward_ids = np.unique(key, return_inverse=True)
+    facility_codes = frame["facility"].cat.codes.to_numpy().astype(np.int64)
+    facility_key = key * (len(frame["facility"].cat.categories) + 1) + facility_codes
+    _, facility_ids = np.unique(facility_key, return_inverse=True)
     state_codes = frame["state"].cat.codes.to_numpy()
     bounds: dict[str, tuple[int, int]] = {}
     if n:
@@ -289,7 +297,7 @@ def _build_arrays(frame: pd.DataFrame) -> Arrays:
         ends = np.concatenate([change, [n]])
         for start, end in zip(starts, ends, strict=True):
             bounds[frame["state"].cat.categories[state_codes[start]]] = (int(start), int(end))
-    ward_ids = ward_id.to_numpy(dtype=np.int64)
+    ward_ids = ward_ids.astype(np.int64)
     _, first_rows = np.unique(ward_ids, return_index=True)
     lga_codes = frame["lga"].cat.codes.to_numpy()[first_rows]
     ward_codes = frame["ward"].cat.codes.to_numpy()[first_rows]
@@ -302,7 +310,7 @@ def _build_arrays(frame: pd.DataFrame) -> Arrays:
         invalid=invalid,
         reported=reported,
         ward_id=ward_ids,
-        facility_id=facility_id.to_numpy(dtype=np.int64),
+        facility_id=facility_ids.astype(np.int64),
         state_bounds=bounds,
         level_code=frame["level"].cat.codes.to_numpy(),
         periodcode=frame["periodcode"].to_numpy(),
