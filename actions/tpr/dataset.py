@@ -69,7 +69,8 @@ class Dataset:
 
     @property
     def states(self) -> list[str]:
-        return [s for s in self.frame["state"].cat.categories if (self.frame["state"] == s).any()]
+        """Cleaned state names in the file, alphabetical."""
+        return list(self.arrays.state_bounds)
 
     @property
     def arrays(self) -> Arrays:

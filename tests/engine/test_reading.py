@@ -200,3 +200,16 @@ def test_empty_workbook(tmp_path: Path) -> None:
     openpyxl.Workbook().save(path)
     with pytest.raises(TPRDataError, match="empty"):
         load_dataset(path)
+
+
+def test_openpyxl_fallback_gives_the_same_figures(hand_path: Path, monkeypatch) -> None:
+    """When calamine refuses a workbook, the slower openpyxl path must agree exactly."""
+    import fastexcel
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("calamine cannot read this")
+
+    monkeypatch.setattr(fastexcel, "read_excel", refuse)
+    dataset = load_dataset(hand_path)
+    assert dataset.meta["sheet"] == "raw"
+    assert adamawa_wards(dataset) == EXPECTED
