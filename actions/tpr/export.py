@@ -122,6 +122,7 @@ def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
     axes.set_yticks(positions, labels=labels, fontsize=8)
     axes.set_xlim(0, 105)
     axes.set_xlabel("Test positivity rate (%)")
+    axes.grid(axis="x", alpha=0.3)
     for bar, value in zip(bars, shown["tpr"], strict=True):
         axes.text(value + 1, bar.get_y() + bar.get_height() / 2, f"{value:.1f}%",
                   va="center", fontsize=7)  # fmt: skip
@@ -129,7 +130,7 @@ def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
         axes.text(50, 0.5, "No ward has test data for this selection", ha="center")
         axes.set_yticks([])
     title = result.title
-    count = f"{min(top, len(with_data))} of {len(result.wards)} wards shown"
+    count = f"highest {min(top, len(with_data))} of {len(result.wards)} wards shown"
     missing = result.stats["wards_without_data"]
     if missing:
         count += f"; {missing} without data (blank TPR) not shown"
