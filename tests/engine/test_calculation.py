@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from actions.tpr import Dataset, Selection, TPRDataError, compute_tpr
@@ -152,3 +153,33 @@ def test_state_names_are_resolved(hand: Dataset) -> None:
 def test_impossible_selections(hand: Dataset, selection: Selection, words: str) -> None:
     with pytest.raises(TPRDataError, match=words):
         compute_tpr(hand, selection)
+
+
+def test_tpr_opd_only_for_wards_above_50_percent(tmp_path) -> None:
+    from actions.tpr import load_dataset
+    from tests.engine.nmep import row, table, write_xlsx
+
+    rows = [
+        # High: RDT 6/10 = 60 %; attendance 30 + 50 = 80 -> tpr_opd = 6 / 80 = 7.5 %.
+        row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 1, opd=30,
+            rdt_t_u5=10, rdt_p_u5=6),
+        row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 2, opd=50),
+        # Low: 2/10 = 20 %: attendance reported, no alternative figure.
+        row("Adamawa", "Fufore", "Gurin", "Gurin PHC", "primary", 1, opd=40,
+            rdt_t_u5=10, rdt_p_u5=2),
+        # High but no attendance reported: no alternative figure either.
+        row("Adamawa", "Song", "Dumne", "Dumne PHC", "primary", 1, rdt_t_u5=4, rdt_p_u5=4),
+    ]  # fmt: skip
+    dataset = load_dataset(write_xlsx(table(rows, "A", opd=True), tmp_path / "opd.xlsx"))
+    assert dataset.meta["has_opd"] is True
+    result = compute_tpr(dataset, Selection("Adamawa"))
+    assert list(result.wards.columns[15:]) == ["opd_attendance", "tpr_opd", "tpr_opd_note"]
+    bille, gurin, dumne = (ward(result, "Fufore", "Bille"), ward(result, "Fufore", "Gurin"),
+                           ward(result, "Song", "Dumne"))  # fmt: skip
+    assert bille["tpr"] == 60.0  # tpr itself is never replaced
+    assert bille["opd_attendance"] == 80 and bille["tpr_opd"] == pytest.approx(7.5)
+    assert "not the TPR" in bille["tpr_opd_note"]
+    assert gurin["opd_attendance"] == 40 and math.isnan(gurin["tpr_opd"])
+    assert gurin["tpr_opd_note"] == ""
+    assert dumne["tpr"] == 100.0 and math.isnan(dumne["tpr_opd"])
+    assert pd.isna(dumne["opd_attendance"])
