@@ -123,9 +123,10 @@ def load_dataset(source: str | Path | bytes | BinaryIO, filename: str | None = N
 def _numeric(values: pd.Series) -> pd.Series | pd.arrays.IntegerArray:
     """Numbers as nullable Int32 when whole (the usual case), else float64; text -> blank."""
     if values.dtype.kind == "f":
-        numbers = values.to_numpy(dtype="float64")
+        numbers = values.to_numpy(dtype="float64", copy=True)
     else:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    numbers[~np.isfinite(numbers)] = np.nan  # "inf" typed in a cell is no count either
     blank = np.isnan(numbers)
     filled = np.where(blank, 0.0, numbers)
     if np.array_equal(np.floor(filled), filled) and np.abs(filled).max(initial=0) < 2**31 - 1:

@@ -213,3 +213,16 @@ def test_openpyxl_fallback_gives_the_same_figures(hand_path: Path, monkeypatch) 
     dataset = load_dataset(hand_path)
     assert dataset.meta["sheet"] == "raw"
     assert adamawa_wards(dataset) == EXPECTED
+
+
+def test_text_in_figure_cells_counts_as_blank(tmp_path: Path) -> None:
+    lines = table(HAND_ROWS, "C")
+    position = lines[0].index(HEADERS["rdt_t_u5"])
+    karlahi_feb = next(i for i, line in enumerate(lines) if line[2] == "Karlahi" and
+                       line[6] == "202402")  # fmt: skip
+    lines[karlahi_feb][position] = "n/a"  # was 0: blank and 0 are both "nothing"
+    lines[karlahi_feb][position + 3] = "inf"  # positives u5: not a count, so blank
+    dataset = load_dataset(write_csv(lines, tmp_path / "text.csv"))
+    assert adamawa_wards(dataset) == EXPECTED
+    # Had "inf" been read as a number it would be positives without tests: a 4th invalid pair.
+    assert compute_tpr(dataset, Selection("Adamawa")).quality["invalid_pairs"] == 3
