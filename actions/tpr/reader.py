@@ -95,9 +95,11 @@ def read_table(data: bytes, filename: str) -> RawTable:
         raise TPRDataError(ENCRYPTED)
     if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
         return _read_workbook(data)
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        return _read_csv(data.decode("utf-16", errors="replace"))
     if _looks_binary(data):
         raise TPRDataError(NOT_A_SPREADSHEET)
-    return _read_csv(data)
+    return _read_csv(decode_text(data))
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -256,8 +258,7 @@ def _read_with_python_readers(data: bytes) -> RawTable:
 def _table_from_rows(sheets: list[tuple[str, list[list[object]]]]) -> RawTable:
     best: tuple[int, int, int] = (0, -1, -1)
     for sheet_index, (_, rows) in enumerate(sheets):
-        nonblank = [r for r in rows[: PREVIEW_ROWS * 3]]
-        score, header_index = _best_header(nonblank[: PREVIEW_ROWS * 3])
+        score, header_index = _best_header(rows[:PREVIEW_ROWS])
         if score > best[0]:
             best = (score, sheet_index, header_index)
     score, sheet_index, header_index = best
@@ -293,8 +294,7 @@ def decode_text(data: bytes) -> str:
     return data.decode("latin-1")
 
 
-def _read_csv(data: bytes) -> RawTable:
-    text = decode_text(data)
+def _read_csv(text: str) -> RawTable:
     lines = text.splitlines()[: PREVIEW_ROWS * 3]
     sample = "\n".join(lines)
     delimiter = max((",", ";", "\t", "|"), key=sample.count)

@@ -226,3 +226,12 @@ def test_text_in_figure_cells_counts_as_blank(tmp_path: Path) -> None:
     assert adamawa_wards(dataset) == EXPECTED
     # Had "inf" been read as a number it would be positives without tests: a 4th invalid pair.
     assert compute_tpr(dataset, Selection("Adamawa")).quality["invalid_pairs"] == 3
+
+
+def test_utf16_tab_separated_text(tmp_path: Path) -> None:
+    """Excel's "Unicode text" export: UTF-16 with a BOM, tab-separated."""
+    lines = table(HAND_ROWS, "A")
+    text = "\r\n".join("\t".join("" if v is None else str(v) for v in line) for line in lines)
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(text.encode("utf-16"))
+    assert adamawa_wards(load_dataset(path)) == EXPECTED
