@@ -75,7 +75,8 @@
       } else if (match[4] != null) {
         parent.appendChild(link(match[4], match[5]));
       } else if (match[6] != null) {
-        parent.appendChild(link(match[6], match[6]));
+        // Bare download links carry a long token: show a short, readable label instead.
+        parent.appendChild(link(/\/api\/download\//.test(match[6]) ? "download" : match[6], match[6]));
       }
       last = re.lastIndex;
     }
