@@ -343,7 +343,10 @@
       } else if (xhr.status >= 400 && xhr.status < 500) {
         progressBox.dataset.state = "failed";
         progressBox.hidden = true;
-        add({ who: "error", text: (data && data.error) || ("The upload was refused (error " + xhr.status + ").") });
+        var fallback = xhr.status === 413
+          ? "The file is larger than the upload limit. Please upload a smaller export (for example one state)."
+          : "The upload was refused (error " + xhr.status + ").";
+        add({ who: "error", text: (data && data.error) || fallback });
       } else {
         progressBox.dataset.state = "failed";
         progressBox.hidden = true;

@@ -266,3 +266,52 @@ def test_html_in_a_ward_name_shows_as_text(
         assert dialogs == [] and errors == [], (dialogs, errors)
     finally:
         context.close()
+
+
+def test_unavailable_server_is_reported_and_retry_sends_once(
+    shared_stack: RunningStack, browser
+) -> None:
+    """A 503, then no connection at all: a clear notice each time, and one Retry click sends
+    the message exactly once more (a double click never sends it twice)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context, page, dialogs, errors = new_page(browser, viewport={"width": 390, "height": 844})
+    attempts: list[str] = []
+    plan = ["503", "abort"]  # what the first two attempts meet; later ones reach the stack
+
+    def webhook(route) -> None:
+        attempts.append(route.request.post_data_json["message"])
+        outcome = plan.pop(0) if plan else "pass"
+        if outcome == "503":
+            route.fulfill(status=503, json={"error": "down"})
+        elif outcome == "abort":
+            route.abort("connectionrefused")
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/webhooks/rest/webhook", webhook)
+        page.goto(shared_stack.web_url + "/")
+        page.wait_for_selector("#log .msg.bot")
+        page.fill("#message", "help")
+        page.keyboard.press("Enter")
+        notice = page.locator("#notice")
+        notice.wait_for(state="visible")
+        assert "temporarily unavailable" in notice.inner_text()
+
+        page.locator("#notice-retry").dblclick()
+        page.wait_for_function(
+            "() => !document.getElementById('notice').hidden"
+            " && document.getElementById('notice-text').textContent.includes('Cannot reach')"
+        )
+        page.screenshot(path=str(ARTIFACTS / "browser-unreachable.png"), full_page=True)
+        assert attempts == ["help", "help"]
+
+        before = bot_count(page)
+        page.locator("#notice-retry").click()
+        wait_for_reply(page, before)
+        assert notice.is_hidden()
+        assert attempts == ["help", "help", "help"]
+        assert page.locator("#log .msg.user", has_text="help").count() == 1
+        assert not dialogs and not errors, (dialogs, errors)
+    finally:
+        context.close()
