@@ -10,6 +10,7 @@ import asyncio
 import io
 import secrets
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -347,8 +348,10 @@ def test_health_answers_promptly_while_an_upload_is_parsed(
     assert response.status_code == 200, response.text
     assert len(response.json()["states"]) == 37
     assert len(latencies) >= 5, "the upload finished too fast to probe the event loop"
-    # The parse happens in another process: health never waits for it. Generous for CI.
-    assert max(latencies) < 2.0, latencies
+    # The parse happens in another process: health never waits for it (typically a few ms).
+    # Bounds generous enough for a loaded 2-core CI machine.
+    assert statistics.median(latencies) < 0.5, latencies
+    assert max(latencies) < 3.0, latencies
 
 
 # --- downloads ---------------------------------------------------------------------------------
