@@ -8,6 +8,7 @@ Screenshots go to var/test-artifacts/.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,11 +115,31 @@ def throttle_upload(page, bytes_per_second: int) -> None:
     )
 
 
-def upload(page, path: Path, bytes_per_second: int = -1) -> dict:
-    """Choose the file as a user would; wait for the progress bar, then the bot's summary."""
+def drop_file(page, path: Path) -> None:
+    """Drag-and-drop as the browser delivers it: dragenter, dragover, drop with the file."""
+    page.evaluate(
+        """([name, b64]) => {
+             const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+             const transfer = new DataTransfer();
+             transfer.items.add(new File([bytes], name));
+             for (const type of ['dragenter', 'dragover', 'drop']) {
+               document.getElementById('log').dispatchEvent(
+                 new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: transfer}));
+             }
+           }""",
+        [path.name, base64.b64encode(path.read_bytes()).decode()],
+    )
+
+
+def upload(page, path: Path, bytes_per_second: int = -1, drop: bool = False) -> dict:
+    """Choose (or drop) the file as a user would; wait for the progress bar, then the bot's
+    summary."""
     before = bot_count(page)
     throttle_upload(page, bytes_per_second)
-    page.set_input_files("#file-input", str(path))
+    if drop:
+        drop_file(page, path)
+    else:
+        page.set_input_files("#file-input", str(path))
     page.wait_for_function(
         "() => document.getElementById('upload-progress').dataset.state === 'done'",
         timeout=REPLY_TIMEOUT_MS,
@@ -225,7 +246,8 @@ def test_upload_answer_download_and_reload(
 def test_html_in_a_ward_name_shows_as_text(
     shared_stack: RunningStack, browser, tmp_path: Path
 ) -> None:
-    """A ward named like an <img onerror> tag: shown literally, no script runs (phone width)."""
+    """A ward named like an <img onerror> tag: shown literally, no script runs (phone width,
+    file dropped onto the page)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     frame = sample_frame("B", states=1, rows_per_state=60, seed=12)
     ward_column = "orgunitlevel4"
@@ -238,7 +260,8 @@ def test_html_in_a_ward_name_shows_as_text(
     try:
         page.goto(shared_stack.web_url + "/")
         page.wait_for_selector("#log .msg.bot")
-        upload(page, workbook)
+        upload(page, workbook, drop=True)
+        assert page.locator("#drop-overlay").is_hidden()
         # Layout B: one state and no level column, so the bot may skip those questions.
         for _ in range(6):
             if page.locator("#log .msg.bot img").count():
