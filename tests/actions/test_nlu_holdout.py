@@ -1,0 +1,94 @@
+"""Held-out NLU check: the trained model on analyst-style messages it never saw.
+
+Intent accuracy must be at least 95%, and the entities must lead to the right canonical slot
+values (through the same matching the actions use). Needs models/tpr-assistant.tar.gz
+(`make test` trains it first).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actions.answer_matching import match_state, mentioned_age, mentioned_level
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "models" / "tpr-assistant.tar.gz"
+HOLDOUT = ROOT / "tests" / "nlu_holdout.yml"
+MIN_INTENT_ACCURACY = 0.95
+ALL_STATES = [
+    "Abia", "Adamawa", "Akwa Ibom", "Anambra", "Bauchi", "Bayelsa", "Benue", "Borno",
+    "Cross River", "Delta", "Ebonyi", "Edo", "Ekiti", "Enugu", "Federal Capital Territory",
+    "Gombe", "Imo", "Jigawa", "Kaduna", "Kano", "Katsina", "Kebbi", "Kogi", "Kwara", "Lagos",
+    "Nasarawa", "Niger", "Ogun", "Ondo", "Osun", "Oyo", "Plateau", "Rivers", "Sokoto", "Taraba",
+    "Yobe", "Zamfara",
+]  # fmt: skip
+CANONICAL_STATE = {"FCT": "Federal Capital Territory"}
+
+
+def load_examples(path: Path) -> list[Any]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    return list(load_data(str(path)).intent_examples)
+
+
+def slot_value(entity: str, text: str, hints: list[str]) -> str | None:
+    """The slot value the bot ends with: the actions match the NLU entities first, then the
+    text itself (inside the form every answer reaches validation as text)."""
+    if entity == "state":
+        return match_state(text, ALL_STATES, hints, numbered=False)
+    if entity == "facility_level":
+        return mentioned_level(text, hints)
+    if entity == "age_group":
+        return mentioned_age(text, hints)
+    return hints[0] if hints else None
+
+
+@pytest.fixture(scope="module")
+def agent() -> Any:
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` first")
+    from rasa.core.agent import Agent
+
+    return Agent.load(str(MODEL))
+
+
+def test_holdout_is_not_in_the_training_data() -> None:
+    def key(text: str) -> str:
+        return re.sub(r"\s+", " ", text.casefold()).strip()
+
+    trained = {key(m.get("text")) for f in (ROOT / "data" / "nlu").glob("*.yml")
+               for m in load_examples(f)}  # fmt: skip
+    overlap = [m.get("text") for m in load_examples(HOLDOUT) if key(m.get("text")) in trained]
+    assert overlap == []
+
+
+async def test_holdout_intent_accuracy_and_canonical_entities(agent: Any) -> None:
+    examples = load_examples(HOLDOUT)
+    wrong_intents: list[str] = []
+    wrong_entities: list[str] = []
+    for example in examples:
+        text, gold = example.get("text"), example.get("intent")
+        parsed = await agent.parse_message(text)
+        predicted = parsed["intent"]["name"]
+        if predicted != gold:
+            wrong_intents.append(f"{text!r}: {predicted} (expected {gold})")
+        for entity in example.get("entities") or []:
+            if entity["entity"] == "slot_name":
+                continue
+            expected = CANONICAL_STATE.get(entity["value"], entity["value"])
+            hints = [
+                str(e["value"])
+                for e in parsed.get("entities", [])
+                if e["entity"] == entity["entity"]
+            ]
+            got = slot_value(entity["entity"], text, hints)
+            if got != expected:
+                wrong_entities.append(f"{text!r}: {entity['entity']}={got} (expected {expected})")
+    accuracy = 1 - len(wrong_intents) / len(examples)
+    print(f"held-out intent accuracy: {accuracy:.1%} on {len(examples)} messages")
+    assert accuracy >= MIN_INTENT_ACCURACY, wrong_intents
+    assert wrong_entities == []
