@@ -288,3 +288,46 @@ def test_endpoint_config_keys_are_honoured() -> None:
     store = create_tracker_store(config, DOMAIN)
     assert isinstance(store, AppendOnlyRedisTrackerStore)
     assert (store.url, store.retention_seconds) == ("redis://127.0.0.1:1/3", 99)
+
+
+def test_fast_event_decoding_matches_rasa_for_every_event_type() -> None:
+    from datetime import datetime
+
+    from rasa.shared.core import events as rasa_events
+
+    from redis_stores.tracker_store import _event_from_json
+
+    samples = [
+        rasa_events.UserUttered("hi", {"name": "greet", "confidence": 1.0}),
+        rasa_events.BotUttered("hello", {"buttons": []}, {"utter_action": "utter_greet"}),
+        rasa_events.SlotSet("state", "Adamawa"),
+        rasa_events.Restarted(),
+        rasa_events.UserUtteranceReverted(),
+        rasa_events.AllSlotsReset(),
+        rasa_events.ReminderScheduled("remind", datetime(2030, 1, 1), name="r1"),
+        rasa_events.ReminderCancelled(name="r1"),
+        rasa_events.ActionReverted(),
+        rasa_events.StoryExported(),
+        rasa_events.FollowupAction("action_listen"),
+        rasa_events.ConversationPaused(),
+        rasa_events.ConversationResumed(),
+        rasa_events.ActionExecuted("tpr_form", policy="RulePolicy", confidence=1.0),
+        rasa_events.AgentUttered("agent", {"x": 1}),
+        rasa_events.ActiveLoop("tpr_form"),
+        rasa_events.LegacyForm("tpr_form"),
+        rasa_events.LoopInterrupted(True),
+        rasa_events.LegacyFormValidation(False),
+        rasa_events.ActionExecutionRejected("tpr_form"),
+        rasa_events.SessionStarted(),
+        rasa_events.EntitiesAdded([{"entity": "state", "value": "Kwara"}]),
+        rasa_events.DefinePrevUserUtteredFeaturization(True),
+    ]
+    for event in samples:
+        data = event.as_dict()
+        ours = _event_from_json(json.dumps(data).encode())
+        rasa = Event.from_parameters(data)
+        assert type(ours) is type(rasa), data["event"]
+        assert ours.as_dict() == rasa.as_dict()
+    # Unknown names keep Rasa's behaviour.
+    with pytest.raises(ValueError):
+        _event_from_json(b'{"event": "no_such_event"}')
