@@ -301,7 +301,7 @@ def stock_endpoints(directory: Path, redis_url: str) -> Path:
     path = Path(directory) / "endpoints-stock.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        'action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n'
+        "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
         f"tracker_store:\n  type: redis\n{store}  key_prefix: stock\n"
         f"lock_store:\n  type: redis\n{store}  key_prefix: stock\n"
     )
@@ -312,5 +312,5 @@ def in_memory_endpoints(directory: Path) -> Path:
     """endpoints.yml with Rasa's in-memory stores (one replica only)."""
     path = Path(directory) / "endpoints-memory.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n')
+    path.write_text("action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n")
     return path
