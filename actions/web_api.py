@@ -199,9 +199,10 @@ async def upload(request: Request) -> HTTPResponse:
         return error(too_large_message(limits.max_bytes), 413)
     try:
         body = await read_body(request, envelope_limit)
-        data, filename = extract_file(request, body)
+        # Splitting the envelope and decoding a CSV take ~0.1 s for 30 MB: off the loop.
+        data, filename = await asyncio.to_thread(extract_file, request, body)
         del body
-        sniffed = sniff(data, limits)
+        sniffed = await asyncio.to_thread(sniff, data, limits)
     except UploadRejected as rejected:
         return error(rejected.message, rejected.status)
 

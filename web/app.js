@@ -225,11 +225,21 @@
     if (action) action();
   });
 
+  var queued = null;  // the upload's /dataset_uploaded, if it finished while a message was in flight
   function setBusy(value) {
     busy = value;
     typing.hidden = !value;
     sendButton.disabled = value;
     if (value) { log.setAttribute("aria-busy", "true"); } else { log.removeAttribute("aria-busy"); }
+    if (!value && queued) {
+      var next = queued;
+      queued = null;
+      setTimeout(function () { send(next.payload, next.display); }, 0);
+    }
+  }
+  function sendWhenIdle(payload, display) {
+    if (busy) queued = { payload: payload, display: display };
+    else send(payload, display);
   }
 
   // --- talking to Rasa -------------------------------------------------------------------------
@@ -339,7 +349,7 @@
         progressBox.dataset.state = "done";
         setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows).");
         var command = "/dataset_uploaded" + JSON.stringify({ dataset_id: String(data.dataset_id) });
-        send(command, "Uploaded " + file.name);
+        sendWhenIdle(command, "Uploaded " + file.name);
       } else if (xhr.status >= 400 && xhr.status < 500) {
         progressBox.dataset.state = "failed";
         progressBox.hidden = true;

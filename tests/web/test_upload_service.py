@@ -347,7 +347,7 @@ def test_health_answers_promptly_while_an_upload_is_parsed(
     response = outcome["response"]
     assert response.status_code == 200, response.text
     assert len(response.json()["states"]) == 37
-    assert len(latencies) >= 5, "the upload finished too fast to probe the event loop"
+    assert len(latencies) >= 3, "the upload finished too fast to probe the event loop"
     # The parse happens in another process: health never waits for it (typically a few ms).
     # Bounds generous enough for a loaded 2-core CI machine.
     assert statistics.median(latencies) < 0.5, latencies
