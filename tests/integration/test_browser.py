@@ -338,3 +338,42 @@ def test_unavailable_server_is_reported_and_retry_sends_once(
         assert not dialogs and not errors, (dialogs, errors)
     finally:
         context.close()
+
+
+def test_another_senders_dataset_is_refused_without_revealing_it(
+    shared_stack: RunningStack, browser, tmp_path: Path
+) -> None:
+    """Mallory types Alice's dataset id into her own widget: the answer is word for word the
+    one for an id that never existed, so it reveals nothing."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    workbook = write_sample_file(
+        sample_frame("A", states=1, rows_per_state=60, seed=13), tmp_path / "alice.xlsx", "A"
+    )
+    alice, alice_page, _, _ = new_page(browser)
+    mallory, mallory_page, dialogs, errors = new_page(browser)
+    try:
+        alice_page.goto(shared_stack.web_url + "/")
+        alice_page.wait_for_selector("#log .msg.bot")
+        with alice_page.expect_response(lambda r: "/api/upload" in r.url) as response_info:
+            upload(alice_page, workbook)
+        alice_id = response_info.value.json()["dataset_id"]
+
+        mallory_page.goto(shared_stack.web_url + "/")
+        mallory_page.wait_for_selector("#log .msg.bot")
+
+        def reply_to(command: str) -> str:
+            before = bot_count(mallory_page)
+            mallory_page.fill("#message", command)
+            mallory_page.keyboard.press("Enter")
+            wait_for_reply(mallory_page, before)
+            return "\n".join(mallory_page.locator("#log .msg.bot").all_inner_texts()[before:])
+
+        made_up = reply_to('/dataset_uploaded{"dataset_id": "' + "Q" * 43 + '"}')
+        stolen = reply_to('/dataset_uploaded{"dataset_id": "' + alice_id + '"}')
+        mallory_page.screenshot(path=str(ARTIFACTS / "browser-foreign-dataset.png"), full_page=True)
+        assert stolen == made_up
+        assert "Adamawa" not in stolen and "rows" not in stolen.lower()
+        assert not dialogs and not errors, (dialogs, errors)
+    finally:
+        alice.close()
+        mallory.close()
