@@ -83,8 +83,9 @@ def last_buttons(page):
     return page.locator("#log .msg.bot .buttons button:not([disabled])")
 
 
-def click_answer(page, pattern: re.Pattern[str], shot: str) -> str:
-    """Click the enabled quick-reply whose title matches; returns the title clicked."""
+def click_answer(page, pattern: re.Pattern[str], shot: str, keyboard: bool = False) -> str:
+    """Click (or focus and press Enter on) the enabled quick-reply whose title matches;
+    returns the title chosen."""
     buttons = last_buttons(page)
     buttons.first.wait_for(timeout=REPLY_TIMEOUT_MS)
     titles = [t.strip() for t in buttons.all_inner_texts()]
@@ -93,7 +94,11 @@ def click_answer(page, pattern: re.Pattern[str], shot: str) -> str:
         page.screenshot(path=str(ARTIFACTS / f"{shot}-no-button.png"), full_page=True)
         raise AssertionError(f"no button matching {pattern.pattern!r} among {titles}")
     before = bot_count(page)
-    buttons.nth(matching[0]).click()
+    if keyboard:
+        buttons.nth(matching[0]).focus()
+        page.keyboard.press("Enter")
+    else:
+        buttons.nth(matching[0]).click()
     wait_for_reply(page, before)
     page.screenshot(path=str(ARTIFACTS / f"{shot}.png"), full_page=True)
     return titles[matching[0]]
@@ -212,7 +217,7 @@ def test_upload_answer_download_and_reload(
         click_answer(page, re.compile(r"^\W*(1\W+)?Adamawa\b", re.I), "browser-2-state")
         click_answer(page, re.compile(r"\b(yes|proceed)\b", re.I), "browser-3-confirm")
         click_answer(page, re.compile(r"\bprimary\b", re.I), "browser-4-level")
-        click_answer(page, re.compile(r"under\s*5|\bu5\b", re.I), "browser-5-age")
+        click_answer(page, re.compile(r"under\s*5|\bu5\b", re.I), "browser-5-age", keyboard=True)
 
         chart_loaded(page)
         page.screenshot(path=str(ARTIFACTS / "browser-6-results.png"), full_page=True)
@@ -281,6 +286,9 @@ def test_html_in_a_ward_name_shows_as_text(
         page.screenshot(path=str(ARTIFACTS / "browser-xss-results.png"), full_page=True)
         log_text = page.locator("#log").inner_text()
         assert XSS_WARD in log_text, "the ward name should be shown literally"
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"), (
+            "the phone-width page must not scroll sideways"
+        )
         stray = page.evaluate(
             """() => [...document.querySelectorAll('#log img')]
                      .filter(img => !img.src.includes('/api/download/')).length"""
