@@ -58,12 +58,18 @@ def action_server(
     redis_server: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ActionServer]:
     """Started once per module; stopped by PID."""
+    yield from run_action_server(redis_server.url, tmp_path_factory)
+
+
+def run_action_server(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ActionServer]:
     port = free_port()
     log_path = tmp_path_factory.mktemp("action-server") / "server.log"
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
-        "REDIS_URL": redis_server.url,
+        "REDIS_URL": redis_url,
         "ACTION_PORT": str(port),
         "UPLOAD_MAX_BYTES": str(TEST_UPLOAD_MAX_BYTES),
         "LOG_LEVEL": "WARNING",
@@ -76,7 +82,7 @@ def action_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = ActionServer(f"http://127.0.0.1:{port}", redis_server.url, process, log_path)
+    server = ActionServer(f"http://127.0.0.1:{port}", redis_url, process, log_path)
     try:
         wait_until_healthy(server.url, process)
         yield server
