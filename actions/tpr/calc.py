@@ -227,17 +227,9 @@ def _table(sums: dict[str, np.ndarray], method: str, head: dict[str, Any],
     return pd.DataFrame({column: data[column] for column in columns})
 
 
-def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
-    """Ward TPR for `selection`; raises TPRDataError for a state or level not in the file.
-
-    Works on the per-row arrays precomputed at load (validity already applied), sliced to the
-    state's rows: a few numpy sums, so a recompute stays well under 50 ms on a national file.
-    """
-    selection = _validate(dataset, selection)
+def _row_mask(dataset: Dataset, selection: Selection, start: int, end: int) -> np.ndarray:
+    """Rows of the state's slice that the facility level and period range select."""
     arrays = dataset.arrays
-    start, end = arrays.state_bounds[selection.state]
-    frame = dataset.frame
-
     mask = np.ones(end - start, dtype=bool)
     if selection.facility_level != "all":
         level_code = LEVEL_CATEGORIES.index(selection.facility_level)
@@ -254,6 +246,78 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         mask &= periods <= last
     if not mask.any():
         raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
+    return mask
+
+
+def _opd_columns(
+    opd_rows: np.ndarray, local: np.ndarray, n_wards: int, ward_rates: dict[str, np.ndarray]
+) -> dict[str, Any]:
+    """The flagged alternative `positive / outpatient attendance` for wards above 50 %."""
+    reported = ~np.isnan(opd_rows)
+    opd = np.bincount(local, weights=np.where(reported, opd_rows, 0.0), minlength=n_wards)
+    opd_any = np.bincount(local, weights=reported, minlength=n_wards) > 0
+    attendance = pd.array(np.rint(opd).astype(np.int64), dtype="Int64")
+    attendance[~opd_any] = pd.NA
+    high = (np.nan_to_num(ward_rates["tpr"], nan=0.0) > 50) & (opd > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpr_opd = np.where(high, 100.0 * ward_rates["positive"] / np.where(high, opd, 1), np.nan)
+    return {
+        "opd_attendance": attendance,
+        "tpr_opd": tpr_opd,
+        "tpr_opd_note": np.where(high, OPD_NOTE, "").astype(object),
+    }
+
+
+def _lga_table(
+    dataset: Dataset,
+    selection: Selection,
+    ward_lga_codes: np.ndarray,
+    sums: dict[str, np.ndarray],
+    with_data: np.ndarray,
+) -> pd.DataFrame:
+    """Per-LGA sums of the ward figures, with the rate rule applied to the sums."""
+    lga_codes, lga_local = np.unique(ward_lga_codes, return_inverse=True)
+    n_lgas = len(lga_codes)
+
+    def per_lga(values: np.ndarray) -> np.ndarray:
+        summed = np.bincount(lga_local, weights=values, minlength=n_lgas)
+        return np.rint(summed).astype(np.int64) if values.dtype.kind in "iub" else summed
+
+    head = {
+        "state": np.full(n_lgas, selection.state, dtype=object),
+        "lga": np.asarray(dataset.frame["lga"].cat.categories, dtype=object)[lga_codes],
+        "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
+        "wards_with_data": per_lga(with_data),
+    }
+    return _table({k: per_lga(v) for k, v in sums.items()}, selection.method, head, LGA_COLUMNS)
+
+
+def _statistics(tpr: np.ndarray) -> dict[str, Any]:
+    """Ward counts and mean/median/min/max of the ward TPRs that exist (None without any)."""
+    with_data = ~np.isnan(tpr)
+    values = tpr[with_data]
+    found = bool(len(values))
+    return {
+        "wards_total": int(len(tpr)),
+        "wards_with_data": int(with_data.sum()),
+        "wards_without_data": int((~with_data).sum()),
+        "mean": float(values.mean()) if found else None,
+        "median": float(np.median(values)) if found else None,
+        "min": float(values.min()) if found else None,
+        "max": float(values.max()) if found else None,
+    }
+
+
+def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
+    """Ward TPR for `selection`; raises TPRDataError for a state or level not in the file.
+
+    Works on the per-row arrays precomputed at load (validity already applied), sliced to the
+    state's rows: a few numpy sums, so a recompute stays well under 50 ms on a national file.
+    """
+    selection = _validate(dataset, selection)
+    arrays = dataset.arrays
+    start, end = arrays.state_bounds[selection.state]
+    mask = _row_mask(dataset, selection, start, end)
 
     if selection.age_group == "all":
         tests = arrays.tests[start:end].sum(axis=2)
@@ -265,6 +329,8 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         positives = arrays.positives[start:end, :, age]
         invalid = arrays.invalid[start:end, :, age].sum(axis=1)
 
+    # Ward ids of one state are contiguous (ids follow state, LGA, ward order), so every ward
+    # of the state gets a row, including wards that no selected row touches.
     ward_ids = arrays.ward_id[start:end]
     first_ward = int(ward_ids.min())
     n_wards = int(ward_ids.max()) - first_ward + 1
@@ -274,68 +340,32 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         summed = np.bincount(local, weights=values[mask], minlength=n_wards)
         return np.rint(summed).astype(np.int64) if values.dtype.kind in "iub" else summed
 
-    facility_ids = arrays.facility_id[start:end][mask]
-    _, first_rows = np.unique(facility_ids, return_index=True)
-    facilities = np.bincount(local[first_rows], minlength=n_wards).astype(np.int64)
+    _, first_rows = np.unique(arrays.facility_id[start:end][mask], return_index=True)
     sums = {
         "rdt_tested": per_ward(tests[:, 0]),
         "rdt_positive": per_ward(positives[:, 0]),
         "microscopy_tested": per_ward(tests[:, 1]),
         "microscopy_positive": per_ward(positives[:, 1]),
-        "facilities": facilities,
+        "facilities": np.bincount(local[first_rows], minlength=n_wards).astype(np.int64),
         "invalid_pairs": per_ward(invalid),
     }
     wards_slice = slice(first_ward, first_ward + n_wards)
-    head = {
+    ward_rates = _rate_columns(sums, selection.method)
+    data = {
         "state": np.full(n_wards, selection.state, dtype=object),
         "lga": arrays.ward_lga[wards_slice],
         "ward": arrays.ward_name[wards_slice],
+        **sums,
+        **ward_rates,
     }
-    ward_rates = _rate_columns(sums, selection.method)
-    extra: dict[str, Any] = {}
     has_opd = bool(dataset.meta.get("has_opd")) and arrays.opd is not None
     if has_opd:
-        opd_rows = arrays.opd[start:end][mask]
-        reported = ~np.isnan(opd_rows)
-        opd = np.bincount(local, weights=np.where(reported, opd_rows, 0.0), minlength=n_wards)
-        opd_any = np.bincount(local, weights=reported, minlength=n_wards) > 0
-        attendance = pd.array(np.rint(opd).astype(np.int64), dtype="Int64")
-        attendance[~opd_any] = pd.NA
-        high = (np.nan_to_num(ward_rates["tpr"], nan=0.0) > 50) & (opd > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tpr_opd = np.where(
-                high, 100.0 * ward_rates["positive"] / np.where(high, opd, 1), np.nan
-            )
-        extra = {
-            "opd_attendance": attendance,
-            "tpr_opd": tpr_opd,
-            "tpr_opd_note": np.where(high, OPD_NOTE, "").astype(object),
-        }
-    data = {**head, **sums, **ward_rates, **extra}
+        data.update(_opd_columns(arrays.opd[start:end][mask], local, n_wards, ward_rates))
     columns = WARD_COLUMNS + (OPD_COLUMNS if has_opd else [])
     wards = pd.DataFrame({column: data[column] for column in columns})
 
-    lga_codes, lga_local = np.unique(arrays.ward_lga_code[wards_slice], return_inverse=True)
-    n_lgas = len(lga_codes)
     with_data = ~np.isnan(ward_rates["tpr"])
-    lga_sums = {
-        key: np.bincount(lga_local, weights=values, minlength=n_lgas).round().astype(np.int64)
-        if values.dtype.kind in "iub"
-        else np.bincount(lga_local, weights=values, minlength=n_lgas)
-        for key, values in sums.items()
-    }
-    lga_names = np.asarray(frame["lga"].cat.categories, dtype=object)[lga_codes]
-    lga_head = {
-        "state": np.full(n_lgas, selection.state, dtype=object),
-        "lga": lga_names,
-        "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
-        "wards_with_data": np.bincount(lga_local, weights=with_data, minlength=n_lgas).astype(
-            np.int64
-        ),
-    }
-    lgas = _table(lga_sums, selection.method, lga_head, LGA_COLUMNS)
-    lgas = lgas.sort_values("lga", key=lambda s: s.str.casefold(), kind="stable")
-    lgas = lgas.reset_index(drop=True)
+    lgas = _lga_table(dataset, selection, arrays.ward_lga_code[wards_slice], sums, with_data)
 
     state_sums = {key: values.sum(keepdims=True) for key, values in sums.items()}
     state_rates = _rate_columns(state_sums, selection.method)
@@ -348,24 +378,13 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         source = state_rates if column in state_rates else state_sums
         state_total[column] = _plain(source[column][0])
 
-    values = ward_rates["tpr"][with_data]
-    has_values = bool(len(values))
-    stats = {
-        "wards_total": int(n_wards),
-        "wards_with_data": int(with_data.sum()),
-        "wards_without_data": int((~with_data).sum()),
-        "mean": float(values.mean()) if has_values else None,
-        "median": float(np.median(values)) if has_values else None,
-        "min": float(values.min()) if has_values else None,
-        "max": float(values.max()) if has_values else None,
-    }
     by_state = dataset.meta.get("rows_without_ward_by_state", {})
     quality = {
         "invalid_pairs": int(sums["invalid_pairs"].sum()),
         "totals_rows_dropped": int(dataset.meta.get("totals_rows_dropped", 0)),
         "rows_without_ward": int(by_state.get(selection.state, 0)),
     }
-    selected_periods = periods[mask]
+    selected_periods = arrays.periodcode[start:end][mask]
     lo, hi = int(selected_periods.min()), int(selected_periods.max())
     period = {
         "first_code": str(lo),
@@ -378,7 +397,7 @@ def compute_tpr(dataset: Dataset, selection: Selection) -> TPRResult:
         wards=wards,
         lgas=lgas,
         state_total=state_total,
-        stats=stats,
+        stats=_statistics(ward_rates["tpr"]),
         quality=quality,
         period=period,
         source=str(dataset.meta.get("source_name", "")),
