@@ -120,7 +120,7 @@ def load_dataset(source: str | Path | bytes | BinaryIO, filename: str | None = N
         ) from error
 
 
-def _numeric(values: pd.Series) -> pd.Series | pd.arrays.IntegerArray:
+def _numeric(values: pd.Series) -> np.ndarray | pd.arrays.IntegerArray:
     """Numbers as nullable Int32 when whole (the usual case), else float64; text -> blank."""
     if values.dtype.kind == "f":
         numbers = values.to_numpy(dtype="float64", copy=True)
@@ -131,7 +131,7 @@ def _numeric(values: pd.Series) -> pd.Series | pd.arrays.IntegerArray:
     filled = np.where(blank, 0.0, numbers)
     if np.array_equal(np.floor(filled), filled) and np.abs(filled).max(initial=0) < 2**31 - 1:
         return pd.arrays.IntegerArray(filled.astype(np.int32), blank)
-    return pd.Series(numbers)
+    return numbers
 
 
 def _periods(raw: dict[str, object], n_rows: int) -> tuple[pd.Categorical, np.ndarray]:

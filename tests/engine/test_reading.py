@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 
 from actions.tpr import Dataset, Selection, TPRDataError, clean_name, compute_tpr, load_dataset
@@ -235,3 +236,16 @@ def test_utf16_tab_separated_text(tmp_path: Path) -> None:
     path = tmp_path / "unicode.txt"
     path.write_bytes(text.encode("utf-16"))
     assert adamawa_wards(load_dataset(path)) == EXPECTED
+
+
+def test_fractional_figures_are_kept_exactly(tmp_path: Path) -> None:
+    """Some exports carry decimals (averaged imputations): they stay numbers, not text."""
+    rows = [row("Adamawa", "Song", "Dumne", "Dumne PHC", "primary", 2, rdt_t_u5=2.5,
+                rdt_p_u5=0.5),
+            row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 1, rdt_t_u5=10,
+                rdt_p_u5=4)]  # fmt: skip
+    dataset = load_dataset(write_csv(table(rows, "A"), tmp_path / "fractions.csv"))
+    assert dataset.frame.index.equals(pd.RangeIndex(2))
+    wards = adamawa_wards(dataset)
+    assert wards[("Song", "Dumne")][0] == pytest.approx(20.0)  # 0.5 / 2.5
+    assert wards[("Fufore", "Bille")][:3] == (40.0, 10, 4)
