@@ -26,7 +26,7 @@ rows_strategy = st.lists(
     min_size=1,
     max_size=25,
 )
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = settings(max_examples=20, deadline=None)
 
 
 def csv_bytes(rows) -> bytes:
