@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATASET_TTL_SECONDS = 7 * 24 * 3600
@@ -81,11 +84,16 @@ class _LoopClients:
         if entry is None or entry[0] is not loop:
             # Forget clients of loops that are gone (their ids may be reused).
             self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
+            # One retry on a fresh connection for connection errors (not timeouts): after a
+            # Redis restart every pooled connection is dead. Every operation here is
+            # idempotent (ids and tokens are chosen before the write).
             client = aioredis.Redis.from_url(
                 self.url,
                 socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 socket_timeout=self.socket_timeout,
                 retry_on_timeout=False,
+                retry_on_error=[RedisConnectionError],
+                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             )
             entry = (loop, client)
             self._clients[id(loop)] = entry

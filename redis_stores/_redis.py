@@ -10,12 +10,20 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript, Script
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # A replica must answer 5xx within a few seconds when Redis is gone, never hang: every
 # connect and every reply is bounded, and nothing retries in a loop. A later command opens a
-# new connection, so the stores recover as soon as Redis is back.
+# new connection, so the stores recover as soon as Redis is back. A connection error (not a
+# timeout) is retried once on a fresh connection: after a Redis restart the pooled
+# connections are dead, and without it the first command on each would fail (and Rasa's
+# FailSafeTrackerStore would then treat the conversation as new). Every script is idempotent
+# under that retry.
 CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 2.0
 
@@ -50,11 +58,14 @@ class RedisConnector:
         ] = {}
         self._sync: tuple[redis.Redis, dict[str, Script]] | None = None
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, asynchronous: bool) -> dict[str, Any]:
+        retry_class = redis.asyncio.retry.Retry if asynchronous else redis.retry.Retry
         return {
             "socket_connect_timeout": self.connect_timeout,
             "socket_timeout": self.socket_timeout,
             "retry_on_timeout": False,
+            "retry_on_error": [RedisConnectionError],
+            "retry": retry_class(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             "health_check_interval": 30,
         }
 
@@ -63,7 +74,7 @@ class RedisConnector:
         entry = self._loops.get(id(loop))
         if entry is None or entry[0] is not loop:
             self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
-            client = aioredis.Redis.from_url(self.url, **self._options())
+            client = aioredis.Redis.from_url(self.url, **self._options(asynchronous=True))
             scripts = {name: client.register_script(src) for name, src in self._sources.items()}
             entry = (loop, client, scripts)
             self._loops[id(loop)] = entry
@@ -77,7 +88,7 @@ class RedisConnector:
 
     def sync_client(self) -> redis.Redis:
         if self._sync is None:
-            client = redis.Redis.from_url(self.url, **self._options())
+            client = redis.Redis.from_url(self.url, **self._options(asynchronous=False))
             self._sync = (
                 client,
                 {name: client.register_script(src) for name, src in self._sources.items()},

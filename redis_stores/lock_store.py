@@ -80,11 +80,16 @@ local function touch()
 end
 """
 
-# ARGV: lifetime_ms, nonce -> the new ticket "<number>:<nonce>".
+# ARGV: lifetime_ms, nonce -> the new ticket "<number>:<nonce>". Idempotent: a retry with
+# the same nonce returns the ticket already issued.
 _ISSUE = (
     _PRELUDE
     + """
 if purge() > 0 then wake_head() end
+local suffix = ':' .. ARGV[2]
+for _, existing in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
+  if string.sub(existing, -#suffix) == suffix then return existing end
+end
 local number = redis.call('INCR', seq)
 local member = number .. ':' .. ARGV[2]
 redis.call('ZADD', queue, number, member)

@@ -5,8 +5,9 @@ all back on every turn: concurrent saves lose events and each turn costs every p
 session. Here, per conversation:
 
 - `tpr:tracker:events:{sender_id}`   list of events, each Rasa's own `event.as_dict()` JSON.
-- `tpr:tracker:session:{sender_id}`  index in that list of the current session's
-                                     `action_session_start` (missing = 0).
+- `tpr:tracker:session:{sender_id}`  hash: `start` = index in that list of the current
+                                     session's `action_session_start` (missing = 0),
+                                     `save` = token of the last save (retry guard).
 
 `save` appends only the events the tracker gained since it was loaded (one Lua script, so
 the session index moves with the append); `retrieve` reads from the session index only.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -42,37 +44,25 @@ DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600
 _STORED_MARK = "_tpr_last_stored_event"
 _NOTHING_STORED = object()
 
-# KEYS: events, session. ARGV: ttl_seconds, relative index of the last session start among
-# the new events (-1: none), events... -> new length.
+# KEYS: events, session. ARGV: ttl_seconds, save token, relative index of the last session
+# start among the new events (-1: none), events... -> new length. Idempotent: a retry of
+# the same save (same token, e.g. after a dropped connection) appends nothing.
 _APPEND = """
+if redis.call('HGET', KEYS[2], 'save') == ARGV[2] then return redis.call('LLEN', KEYS[1]) end
 local n = redis.call('LLEN', KEYS[1])
-for i = 3, #ARGV, 1000 do
+for i = 4, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
-local relative = tonumber(ARGV[2])
-if relative >= 0 then redis.call('SET', KEYS[2], n + relative) end
+local relative = tonumber(ARGV[3])
+if relative >= 0 then redis.call('HSET', KEYS[2], 'start', n + relative) end
+redis.call('HSET', KEYS[2], 'save', ARGV[2])
 local ttl = tonumber(ARGV[1])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
-end
-return redis.call('LLEN', KEYS[1])
-"""
-
-# KEYS: events, session. ARGV: ttl_seconds, absolute index of the last session start
-# (-1: none), events... -> new length. Used for trackers this store did not load (e.g.
-# PUT /conversations/<id>/tracker/events, which Rasa documents as "override").
-_REPLACE = """
-redis.call('DEL', KEYS[1], KEYS[2])
-for i = 3, #ARGV, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-local start = tonumber(ARGV[2])
-if start > 0 then redis.call('SET', KEYS[2], start) end
-local ttl = tonumber(ARGV[1])
-if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
 end
 return redis.call('LLEN', KEYS[1])
 """
@@ -83,7 +73,7 @@ local length = redis.call('LLEN', KEYS[1])
 if length == 0 then return false end
 local start = 0
 if ARGV[1] == 'session' then
-  start = tonumber(redis.call('GET', KEYS[2]) or '0')
+  start = tonumber(redis.call('HGET', KEYS[2], 'start') or '0')
   if start >= length then start = 0 end
 end
 local reply = redis.call('LRANGE', KEYS[1], start, -1)
@@ -91,7 +81,7 @@ table.insert(reply, 1, start)
 return reply
 """
 
-_SCRIPTS = {"append": _APPEND, "replace": _REPLACE, "load": _LOAD}
+_SCRIPTS = {"append": _APPEND, "load": _LOAD}
 
 
 def retention_from_env() -> int:
@@ -153,14 +143,19 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         events = list(tracker.events)
         new_events = self._unsaved_events(tracker, events)
         if new_events is None:
-            await self._replace(tracker, events)
-        elif new_events:
+            new_events = await self._not_yet_stored(tracker.sender_id, events)
+        if new_events:
             if self.event_broker is not None:
                 await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
             await self._redis.run(
                 "append",
                 self._keys(tracker.sender_id),
-                [self.retention_seconds, _last_session_start(new_events), *_dump(new_events)],
+                [
+                    self.retention_seconds,
+                    secrets.token_hex(8),
+                    _last_session_start(new_events),
+                    *_dump(new_events),
+                ],
             )
         setattr(tracker, _STORED_MARK, events[-1] if events else _NOTHING_STORED)
 
@@ -177,17 +172,19 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         for index in range(len(events) - 1, -1, -1):
             if events[index] is mark:
                 return list(events[index + 1 :])
-        return None  # e.g. max_event_history dropped the mark: treat as a full rewrite
+        return None  # e.g. max_event_history dropped the mark: compare contents
 
-    async def _replace(self, tracker: DialogueStateTracker, events: Sequence[Event]) -> None:
-        """Make `events` the whole stored conversation (Rasa's "override" semantics)."""
-        logger.debug("Replacing stored events of conversation '%s'.", tracker.sender_id)
-        await self.stream_events(tracker)
-        await self._redis.run(
-            "replace",
-            self._keys(tracker.sender_id),
-            [self.retention_seconds, _last_session_start(events), *_dump(events)],
-        )
+    async def _not_yet_stored(self, sender_id: str, events: Sequence[Event]) -> list[Event]:
+        """For a tracker this store did not load: its events that are not stored yet, by
+        content (Rasa's own rule: `as_dict()` equality). Never deletes anything, so a
+        tracker built from scratch cannot wipe a conversation, e.g. the empty one Rasa's
+        FailSafeTrackerStore creates after a failed retrieve. PUT .../tracker/events
+        therefore appends rather than overrides (stock RedisTrackerStore merges too)."""
+        if not events:
+            return []
+        reply = await self._redis.run("load", self._keys(sender_id), ["full"])
+        stored = {_canonical(json.loads(raw)) for raw in (reply or [])[1:]}
+        return [event for event in events if _canonical(event.as_dict()) not in stored]
 
     async def create_tracker(
         self, sender_id: str, append_action_listen: bool = True
@@ -253,6 +250,10 @@ def _event_from_json(raw: bytes) -> Event | None:
         if cls is None:  # unknown or legacy names: Rasa's own rules
             return Event.from_parameters(parameters)
     return cls._from_parameters(parameters)
+
+
+def _canonical(data: dict[str, Any]) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def _dump(events: Iterable[Event]) -> list[str]:

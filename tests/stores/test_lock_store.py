@@ -206,6 +206,17 @@ async def test_an_expired_waiting_ticket_raises_lock_error(redis_url: str) -> No
         await store.wait_for_turn("conv", ticket)
 
 
+async def test_a_retried_issue_returns_the_same_ticket(redis_url: str) -> None:
+    """An issue retried after a dropped connection (same nonce) must not add a ticket that
+    nobody would ever release."""
+    store = AtomicRedisLockStore(url=redis_url)
+    keys = store._keys("conv")
+    first = await store._redis.run("issue", keys, [30000, "nonce-a"])
+    assert await store._redis.run("issue", keys, [30000, "nonce-a"]) == first
+    assert await store._redis.run("issue", keys, [30000, "nonce-b"]) != first
+    assert [t.number for t in store.get_lock("conv").tickets] == [1, 2]
+
+
 def test_synchronous_api_reflects_the_queue(redis_url: str) -> None:
     store = AtomicRedisLockStore(url=redis_url)
     first = store.issue_ticket("conv", 30)

@@ -101,3 +101,40 @@ async def test_an_unresponsive_redis_times_out_instead_of_hanging(
         private_redis.process.send_signal(signal.SIGCONT)
     await asyncio.wait_for(take_lock(locks, "bea"), timeout=20)
     assert await trackers.retrieve("bea") is None
+
+
+async def test_first_calls_after_a_restart_succeed_on_stale_pooled_connections(
+    private_redis: PrivateRedis,
+) -> None:
+    """After a restart every pooled connection is dead. The first command on each must not
+    fail: Rasa's FailSafeTrackerStore would take a failed retrieve for a new conversation."""
+    from actions.dataset_store import DatasetStore
+
+    url = private_redis.url
+    locks = AtomicRedisLockStore(url=url)
+    trackers = AppendOnlyRedisTrackerStore(domain=Domain.empty(), host=url)
+    files = ResultFileStore(redis_url=url)
+    datasets = DatasetStore(redis_url=url)
+    tracker = await trackers.get_or_create_tracker("cy", append_action_listen=False)
+    tracker.update_with_events([ActionExecuted("action_session_start"), SessionStarted()], None)
+    await trackers.save(tracker)
+    token = await files.save("cy", "r.csv", "text/csv", b"x")
+    # Several pooled connections per store, all idle when Redis goes away.
+    await asyncio.gather(*(take_lock(locks, f"c{i}") for i in range(5)))
+    await asyncio.gather(*(trackers.retrieve("cy") for _ in range(5)))
+    await asyncio.gather(*(files.load(token) for _ in range(5)))
+
+    private_redis.kill()
+    private_redis.start()
+
+    results = await asyncio.gather(
+        *(trackers.retrieve("cy") for _ in range(5)),
+        *(take_lock(locks, f"c{i}") for i in range(5)),
+        *(files.load(token) for _ in range(5)),
+        datasets.load_summary("x" * 43, owner="cy"),
+        return_exceptions=True,
+    )
+    failures = [r for r in results[:-1] if isinstance(r, BaseException)]
+    assert failures == []
+    assert all(len(r.events) == 2 for r in results[:5])
+    assert type(results[-1]).__name__ == "DatasetNotFound"
