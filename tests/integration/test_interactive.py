@@ -19,6 +19,7 @@ MODEL = ROOT / "models" / "tpr-assistant.tar.gz"
 SLOW = 420  # seconds: loading the model on a loaded 2-core CI machine is slow
 ERASE = "\x7f" * 80  # clears a questionary default value
 DOWN = "\x1b[B"
+UP = "\x1b[A"
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +75,13 @@ def test_interactive_one_turn_then_export_and_quit(redis_url: str, tmp_path: Pat
         confirm(child, "action_dataset_uploaded")
         confirm(child, "tpr_form")
         confirm(child, "action_listen")
-        # the next input: a free-text prompt, or (the question has buttons) a button list
-        child.expect(["Your input ->", "Use arrow keys"], timeout=SLOW)
+        # The question has buttons, so rasa offers them as a list; its last entry (one Up from
+        # the first, the list wraps) is "Type out your own message...", whose prompt takes Ctrl-C
+        # (Ctrl-C on the button list itself crashes rasa 3.6's interactive mode).
+        if child.expect(["Use arrow keys", "Your input ->"], timeout=SLOW) == 0:
+            time.sleep(1)
+            child.send(UP + "\r")
+            child.expect("Your input ->", timeout=SLOW)
         time.sleep(1)
         child.send("\x03")  # Ctrl-C opens the exit menu
         child.expect("Do you want to stop", timeout=SLOW)
