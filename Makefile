@@ -48,7 +48,7 @@ browser-deps: ## Install Chromium from Debian when missing (browser tests)
 # --- model ----------------------------------------------------------------------------------
 
 $(MODEL): $(TRAINING_FILES) | $(VENV_STAMP)
-	$(RASA) train --fixed-model-name tpr-assistant --out models --quiet
+	$(RASA) train --fixed-model-name tpr-assistant --out models --quiet --skip-validation
 
 train: $(MODEL) ## Train the model when missing or when the training data changed
 
