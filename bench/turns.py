@@ -13,9 +13,9 @@ confirm, level, age group) in every conversation. Target: p50 and p95 of (b) <= 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -97,30 +97,31 @@ def main() -> int:
     args = parser.parse_args()
 
     results: list[Latencies] = []
-    with tempfile.TemporaryDirectory(prefix="bench-turns-") as tmp:
-        redis = PrivateRedis(Path(tmp) / "redis").start()
-        try:
-            setups = [
-                ("(a) 1 replica, in-memory stores", 1, in_memory_endpoints(Path(tmp))),
-                ("(b) 3 replicas, our Redis stores", 3, None),
-                ("(c) 3 replicas, stock Redis stores", 3, stock_endpoints(Path(tmp), redis.url)),
-            ]
-            for index, (name, replicas, endpoints) in enumerate(setups):
-                print(f"starting {name} ...", flush=True)
-                stack = start_stack(
-                    Path(tmp) / f"stack-{index}",
-                    replicas=replicas,
-                    redis_url=redis.url,
-                    endpoints=endpoints,
-                )
-                started = time.monotonic()
-                try:
-                    results.append(measure(name, stack, args.concurrency, args.rounds))
-                finally:
-                    stack.down()
-                print(f"  measured in {time.monotonic() - started:.0f} s", flush=True)
-        finally:
-            redis.stop()
+    tmp = REPO_ROOT / "var" / "bench-turns"  # stacks and logs stay here for inspection
+    shutil.rmtree(tmp, ignore_errors=True)
+    redis = PrivateRedis(Path(tmp) / "redis").start()
+    try:
+        setups = [
+            ("(a) 1 replica, in-memory stores", 1, in_memory_endpoints(Path(tmp))),
+            ("(b) 3 replicas, our Redis stores", 3, None),
+            ("(c) 3 replicas, stock Redis stores", 3, stock_endpoints(Path(tmp), redis.url)),
+        ]
+        for index, (name, replicas, endpoints) in enumerate(setups):
+            print(f"starting {name} ...", flush=True)
+            stack = start_stack(
+                Path(tmp) / f"stack-{index}",
+                replicas=replicas,
+                redis_url=redis.url,
+                endpoints=endpoints,
+            )
+            started = time.monotonic()
+            try:
+                results.append(measure(name, stack, args.concurrency, args.rounds))
+            finally:
+                stack.down()
+            print(f"  measured in {time.monotonic() - started:.0f} s", flush=True)
+    finally:
+        redis.stop()
 
     floor = results[0]
     print(f"\nturn latency, {args.concurrency} concurrent conversations, via nginx")
