@@ -17,7 +17,11 @@ Scenarios (medians over conversations of per-turn medians):
    and Rasa's own replay (`applied_events`) grows quadratically with a session's form
    turns, so this grows for every store, ours included; stock grows with everything.
 
-Run: `make bench` or `PYTHONPATH=. .venv/bin/python bench/history.py [--conversations N]`.
+Then the same through a real `rasa run` replica (REST messages; a tiny assistant of its own,
+trained once under var/bench/): ours vs stock Redis stores.
+
+Run: `make bench`, or `PYTHONPATH=. .venv/bin/python bench/history.py [--conversations N]
+[--no-replica]`.
 """
 
 from __future__ import annotations
@@ -263,7 +267,7 @@ async def run(stores: dict[str, Callable[[], TrackerStore]], conversations: dict
     )
 
 
-# --- through a real `rasa run` replica (--replica) -------------------------------------------
+# --- through a real `rasa run` replica (skip: --no-replica) ---------------------------------
 # A tiny assistant of its own (greet/bye rules, no action server) keeps this independent of
 # the project's model; it is trained once into var/bench/history-model/.
 
@@ -500,7 +504,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=3, help="for our store")
     parser.add_argument("--stock-conversations", type=int, default=1, help="stock is slow")
     parser.add_argument(
-        "--replica", action="store_true", help="also through a real `rasa run` replica"
+        "--no-replica", action="store_true", help="skip the real `rasa run` replica part"
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-history-"))
@@ -518,7 +522,7 @@ def main() -> None:
                 {"ours": args.conversations, "stock": args.stock_conversations},
             )
         )
-        if args.replica:
+        if not args.no_replica:
             asyncio.run(replica_bench(url, port, conversations=1))
     finally:
         process.terminate()
