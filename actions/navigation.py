@@ -126,7 +126,9 @@ class ActionChangeSlot(Action):
                     for s in CHANGEABLE
                 ],
             )
-            return []
+            # Inside the form, ask the pending question again: a rejected form would not
+            # take the next answer otherwise.
+            return cs.enter_form() if cs.form_active(tracker) else []
         if slot in cs.skipped_questions(summary):
             dispatcher.utter_message(text=cs.skip_reason(slot, summary))
             return cs.enter_form() if self._form_has_work(tracker) else []

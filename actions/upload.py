@@ -38,6 +38,7 @@ class ActionDatasetUploaded(Action):
             summary = await ds.dataset_store().load_summary(dataset_id, owner=tracker.sender_id)
         except DatasetNotFound:
             dispatcher.utter_message(text=NOT_AVAILABLE)
-            return []
+            # A form in progress on the current dataset goes on with its pending question.
+            return cs.enter_form() if cs.form_active(tracker) else []
         dispatcher.utter_message(text=msg.dataset_summary_text(summary))
         return [SlotSet("dataset_id", dataset_id), *cs.clear_answers(), *cs.enter_form()]

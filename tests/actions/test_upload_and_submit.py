@@ -137,3 +137,16 @@ async def test_reselection_of_a_state_not_in_the_file_is_refused(
     assert texts(dispatcher) == [
         "I couldn't find 'Lagos' in this file. The states in it are: Adamawa, Kwara."
     ]
+
+
+async def test_refused_upload_mid_form_goes_on_with_the_pending_question(
+    datasets: Datasets, dispatcher: CollectingDispatcher
+) -> None:
+    text = '/dataset_uploaded{"dataset_id": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0"}'
+    entities = [{"entity": "dataset_id", "value": "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0"}]
+    tracker = make_tracker(
+        datasets.two_states, text, "dataset_uploaded", entities, slots={"state": "Adamawa"}
+    )
+    events = await ActionDatasetUploaded().run(dispatcher, tracker, DOMAIN)
+    assert slot_events(events) == {}
+    assert loop_events(events) == ["tpr_form"]
