@@ -183,6 +183,9 @@ class ValidateTprForm(FormValidationAction):
             put("state", other)
             put("confirmed", None)
             return
+        if other:  # naming the state being confirmed means yes
+            put("confirmed", True)
+            return
         put("confirmed", None)
         self._reject(
             dispatcher,

@@ -62,7 +62,9 @@ async def test_unknown_state_is_rejected_with_the_files_states(
     ]
 
 
-@pytest.mark.parametrize("text", ["yes", "ok", "sure", "proceed with TPR calculation", "/affirm"])
+@pytest.mark.parametrize(
+    "text", ["yes", "ok", "sure", "proceed with TPR calculation", "/affirm", "Adamawa state"]
+)
 async def test_yes_confirms(datasets: Datasets, dispatcher: CollectingDispatcher, text) -> None:
     tracker = make_tracker(
         datasets.two_states,
