@@ -308,7 +308,7 @@ def results_text(result: Any) -> str:
         )
         top = result.top_wards(10)
         top = top[[not _is_blank(v) for v in top["tpr"]]]
-        lines.append(f"Top {len(top)} wards by TPR:")
+        lines.append(f"Top {len(top)} ward{'s' if len(top) != 1 else ''} by TPR:")
         for rank, row in enumerate(top.itertuples(index=False), start=1):
             lines.append(
                 f"{rank}. {row.ward} ({row.lga}): {pct(row.tpr)} of {count(row.tested)} tests"
