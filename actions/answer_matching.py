@@ -24,6 +24,14 @@ LEVEL_LABELS = {
 }
 AGE_LABELS = {"u5": "Under 5", "o5": "Over 5", "pw": "Pregnant women", "all": "All ages"}
 
+NIGERIAN_STATES = (
+    "Abia", "Adamawa", "Akwa Ibom", "Anambra", "Bauchi", "Bayelsa", "Benue", "Borno",
+    "Cross River", "Delta", "Ebonyi", "Edo", "Ekiti", "Enugu", "Federal Capital Territory",
+    "Gombe", "Imo", "Jigawa", "Kaduna", "Kano", "Katsina", "Kebbi", "Kogi", "Kwara", "Lagos",
+    "Nasarawa", "Niger", "Ogun", "Ondo", "Osun", "Oyo", "Plateau", "Rivers", "Sokoto", "Taraba",
+    "Yobe", "Zamfara",
+)  # fmt: skip
+
 # Spellings that no fuzzy score finds: official names versus what analysts type.
 STATE_ALIASES = {
     "fct": ("federal capital territory", "fct", "abuja"),

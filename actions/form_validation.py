@@ -20,6 +20,7 @@ from rasa_sdk.types import DomainDict
 from actions import dataset_summary as ds
 from actions import messages as msg
 from actions.answer_matching import (
+    NIGERIAN_STATES,
     match_age,
     match_level,
     match_state,
@@ -187,11 +188,18 @@ class ValidateTprForm(FormValidationAction):
             put("confirmed", True)
             return
         put("confirmed", None)
-        self._reject(
-            dispatcher,
-            message,
-            f"Please answer yes to proceed with {slots.get('state')}, or no to pick another state.",
-        )
+        elsewhere = match_state(str(raw), NIGERIAN_STATES, message.hints("state"), numbered=False)
+        if elsewhere:
+            problem = (
+                f"I couldn't find '{message.shown(raw)}' in this file. The states in it are: "
+                f"{', '.join(ds.states(summary))}."
+            )
+        else:
+            problem = (
+                f"Please answer yes to proceed with {slots.get('state')}, or no to pick another "
+                "state."
+            )
+        self._reject(dispatcher, message, problem)
 
     def _validate_level(self, raw, summary, slots, message, dispatcher, put) -> None:
         state = slots.get("state")

@@ -289,3 +289,18 @@ async def test_questions_show_context_and_buttons(
     expected = "primary" if primary["share"] >= 70 else "all facilities"
     assert f"I recommend {expected}" in level_q["text"]
     assert [b["title"] for b in level_q["buttons"]][-1] == "All facilities"
+
+
+async def test_a_state_missing_from_the_file_at_the_confirmation_is_named_as_such(
+    datasets: Datasets, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(
+        datasets.one_state,
+        text="Kano",
+        slots={"state": "Adamawa", "requested_slot": "confirmed"},
+        candidates={"confirmed": "Kano"},
+    )
+    assert slot_events(await validate(tracker, dispatcher)) == {"confirmed": None}
+    assert texts(dispatcher) == [
+        "I couldn't find 'Kano' in this file. The states in it are: Adamawa."
+    ]

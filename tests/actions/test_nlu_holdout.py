@@ -13,19 +13,13 @@ from typing import Any
 
 import pytest
 
-from actions.answer_matching import match_state, mentioned_age, mentioned_level
+from actions.answer_matching import NIGERIAN_STATES, match_state, mentioned_age, mentioned_level
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "tpr-assistant.tar.gz"
 HOLDOUT = ROOT / "tests" / "nlu_holdout.yml"
 MIN_INTENT_ACCURACY = 0.95
-ALL_STATES = [
-    "Abia", "Adamawa", "Akwa Ibom", "Anambra", "Bauchi", "Bayelsa", "Benue", "Borno",
-    "Cross River", "Delta", "Ebonyi", "Edo", "Ekiti", "Enugu", "Federal Capital Territory",
-    "Gombe", "Imo", "Jigawa", "Kaduna", "Kano", "Katsina", "Kebbi", "Kogi", "Kwara", "Lagos",
-    "Nasarawa", "Niger", "Ogun", "Ondo", "Osun", "Oyo", "Plateau", "Rivers", "Sokoto", "Taraba",
-    "Yobe", "Zamfara",
-]  # fmt: skip
+ALL_STATES = list(NIGERIAN_STATES)
 CANONICAL_STATE = {"FCT": "Federal Capital Territory"}
 
 
