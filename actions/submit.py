@@ -30,13 +30,15 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ComputedResult:
     result: Any
+    text: str
     csv: bytes
     xlsx: bytes
     png: bytes
 
 
 def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
-    """Runs in a worker thread: pandas and matplotlib must never block the event loop."""
+    """Runs in a worker thread: pandas and matplotlib must never block the event loop (the
+    results text too, as it sorts the ward table)."""
     from actions.tpr import (
         Selection,
         compute_tpr,
@@ -48,6 +50,7 @@ def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
     result = compute_tpr(dataset, Selection(state=state, facility_level=level, age_group=age))
     return ComputedResult(
         result=result,
+        text=msg.results_text(result),
         csv=result_to_csv_bytes(result),
         xlsx=result_to_xlsx_bytes(result),
         png=result_chart_png(result),
@@ -115,7 +118,7 @@ class ActionTprSubmit(Action):
                 owner=owner, filename=f"{stem}.png", content_type="image/png", data=computed.png
             ),  # fmt: skip
         )
-        dispatcher.utter_message(text=msg.results_text(computed.result))
+        dispatcher.utter_message(text=computed.text)
         dispatcher.utter_message(text="Ward TPR chart:", image=download_link(png_token))
         dispatcher.utter_message(
             text=msg.downloads_text(download_link(csv_token), download_link(xlsx_token))
