@@ -67,10 +67,10 @@ down: ## Stop everything `make up` started (by recorded PIDs)
 	@if [ -x $(PY) ]; then $(PY) deploy/stack.py down; else echo "nothing to stop"; fi
 
 interactive: setup train ## rasa interactive against the action server (to write new stories)
-	$(PY) deploy/interactive.py
+	$(PY) deploy/interactive.py $(ARGS)
 
 shell: setup train ## Talk to the bot in the terminal (rasa shell with the action server)
-	$(PY) deploy/interactive.py --shell
+	$(PY) deploy/interactive.py --shell $(ARGS)
 
 # --- quality --------------------------------------------------------------------------------
 
