@@ -35,7 +35,7 @@ async def serialise(url: str, conversation: str, count: int, hold: float, proces
             await asyncio.sleep(hold)
             await probe.decr("probe:active")
 
-    # Two concurrent messages per process, as a replica handling racing requests.
+    # `count` concurrent messages per process, as a replica handling racing requests.
     await asyncio.gather(*(one() for _ in range(count)))
     await probe.close()
 

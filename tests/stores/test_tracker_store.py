@@ -353,3 +353,47 @@ def test_fast_event_decoding_matches_rasa_for_every_event_type() -> None:
     # Unknown names keep Rasa's behaviour.
     with pytest.raises(ValueError):
         _event_from_json(b'{"event": "no_such_event"}')
+
+
+def test_replica_processes_saving_without_a_lock_lose_nothing(redis_url: str) -> None:
+    """Stock RedisTrackerStore loses events here (read-merge-rewrite race between processes);
+    appends cannot overwrite each other."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "RASA_TELEMETRY_ENABLED": "false"}
+    names = ["p0", "p1", "p2"]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.stores.tracker_worker",
+                redis_url,
+                "kim",
+                name,
+                "15",
+                str(len(names)),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )  # fmt: skip
+        for name in names
+    ]
+    try:
+        for process in processes:
+            assert process.wait(timeout=180) == 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    full = asyncio.run(make_store(redis_url).retrieve_full_tracker("kim"))
+    texts = [e.text for e in full.events if isinstance(e, (UserUttered, BotUttered))]
+    expected = [f"{name}-{turn}" for name in names for turn in range(15)]
+    assert sorted(t for t in texts if not t.startswith("reply")) == sorted(expected)
+    assert sorted(t for t in texts if t.startswith("reply")) == sorted(
+        f"reply {t}" for t in expected
+    )
