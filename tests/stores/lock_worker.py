@@ -1,7 +1,8 @@
 """A separate process (= a Rasa replica) taking one conversation's lock; used by the tests.
 
-`python -m tests.stores.lock_worker URL CONVERSATION serialise N HOLD PROCESSES`: waits until
-all PROCESSES are ready, then takes the lock N times, recording overlaps and ticket order.
+`python -m tests.stores.lock_worker URL CONVERSATION serialise N HOLD PROCESSES [stock]`: waits
+until all PROCESSES are ready, then takes the lock N times concurrently, recording overlaps
+and ticket order (`stock`: Rasa's RedisLockStore instead).
 `python -m tests.stores.lock_worker URL CONVERSATION hold LIFETIME`: takes the lock and
 holds it until killed.
 """
@@ -17,8 +18,16 @@ import redis.asyncio as aioredis
 from redis_stores.lock_store import AtomicRedisLockStore
 
 
-async def serialise(url: str, conversation: str, count: int, hold: float, processes: int) -> None:
-    store = AtomicRedisLockStore(url=url)
+async def serialise(
+    url: str, conversation: str, count: int, hold: float, processes: int, stock: bool = False
+) -> None:
+    if stock:  # Rasa's RedisLockStore, to show what the tests guard against
+        from rasa.core.lock_store import RedisLockStore
+
+        host, port = url.split("//")[1].split("/")[0].split(":")
+        store = RedisLockStore(host=host, port=int(port), db=0)
+    else:
+        store = AtomicRedisLockStore(url=url)
     probe = aioredis.Redis.from_url(url)
     await probe.incr("probe:ready")
     deadline = time.monotonic() + 60
@@ -52,6 +61,7 @@ if __name__ == "__main__":
     url, conversation, mode = sys.argv[1:4]
     if mode == "serialise":
         count, hold_seconds, processes = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-        asyncio.run(serialise(url, conversation, count, hold_seconds, processes))
+        stock = len(sys.argv) > 7 and sys.argv[7] == "stock"
+        asyncio.run(serialise(url, conversation, count, hold_seconds, processes, stock))
     else:
         asyncio.run(hold(url, conversation, float(sys.argv[4])))
