@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-import types
-from pathlib import Path
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic
@@ -19,19 +16,8 @@ from actions.web_api import api_blueprint, configure_app
 DEFAULT_ACTION_PORT = 5055
 
 
-def stub_main_modules(package_dir: Path = Path(__file__).parent) -> None:
-    """rasa-sdk imports every submodule of `actions` to find actions, including any
-    `__main__.py` (e.g. `actions/tpr/__main__.py`, the engine CLI), which would run its CLI
-    and exit. Command-line entry points hold no actions: register empty stand-ins instead."""
-    for main_file in package_dir.rglob("__main__.py"):
-        parts = main_file.relative_to(package_dir.parent).with_suffix("").parts
-        name = ".".join(parts)
-        sys.modules.setdefault(name, types.ModuleType(name))
-
-
 def create_action_server_app() -> Sanic:
     """rasa-sdk's app (loads every action in the `actions` package) plus the /api blueprint."""
-    stub_main_modules()
     app = create_app("actions", cors_origins="*")
     app.blueprint(api_blueprint)
     configure_app(app)
