@@ -99,6 +99,26 @@ class _LoopClients:
             self._clients[id(loop)] = entry
         return entry[1]
 
+    async def pipeline(self, queue: Callable[[Any], object], *, transaction: bool) -> list[Any]:
+        """Run a pipeline that `queue` fills, retrying once after a connection error.
+
+        redis-py 4.6 retries single commands on connection errors but never a pipeline, so
+        the first pipeline after a Redis restart would fail on a stale pooled connection.
+        Idle pooled connections are dropped before the retry (they are all stale then).
+        Every pipeline here is idempotent.
+        """
+        client = self.get()
+        for attempt in (1, 2):
+            try:
+                async with client.pipeline(transaction=transaction) as pipe:
+                    queue(pipe)
+                    return await pipe.execute()
+            except RedisConnectionError:
+                if attempt == 2:
+                    raise
+                await client.connection_pool.disconnect(inuse_connections=False)
+        raise AssertionError("unreachable")
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         entry = self._clients.pop(id(loop), None)
@@ -162,11 +182,13 @@ class DatasetStore:
             "digest": digest,
             "size": str(len(data)),
         }
-        async with self._clients.get().pipeline(transaction=True) as pipe:
+
+        def queue(pipe: Any) -> None:
             pipe.set(self._data_key(dataset_id), data, ex=self.ttl_seconds)
             pipe.hset(self._meta_key(dataset_id), mapping=meta)
             pipe.expire(self._meta_key(dataset_id), self.ttl_seconds)
-            await pipe.execute()
+
+        await self._clients.pipeline(queue, transaction=True)
         self._remember(dataset_id, digest, dataset)
         return dataset_id
 
@@ -175,10 +197,14 @@ class DatasetStore:
         `owner`; DatasetNotFound otherwise, with one message for every case."""
         if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
             raise DatasetNotFound()
-        async with self._clients.get().pipeline(transaction=False) as pipe:
+
+        def queue(pipe: Any) -> None:
             pipe.hmget(self._meta_key(dataset_id), ["owner", "digest", "summary"])
             pipe.exists(self._data_key(dataset_id))
-            (stored_owner, digest, summary), data_exists = await pipe.execute()
+
+        (stored_owner, digest, summary), data_exists = await self._clients.pipeline(
+            queue, transaction=False
+        )
         if (
             stored_owner is None
             or digest is None
@@ -260,10 +286,12 @@ class ResultFileStore:
             "owner": owner,
             "created": f"{time.time():.3f}",
         }
-        async with self._clients.get().pipeline(transaction=True) as pipe:
+
+        def queue(pipe: Any) -> None:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, self.ttl_seconds)
-            await pipe.execute()
+
+        await self._clients.pipeline(queue, transaction=True)
         return token
 
     async def load(self, token: str) -> StoredFile:

@@ -15,41 +15,7 @@ from actions.dataset_store import (
     ResultFileStore,
     ResultNotFound,
 )
-
-try:  # the engine's real Dataset (Arrow bytes)
-    from actions.tpr import Dataset as EngineDataset
-except ImportError:  # pragma: no cover - while the engine package has no __init__ yet
-    try:
-        from actions.tpr.dataset import Dataset as EngineDataset
-    except ImportError:
-        EngineDataset = None
-
-
-class StandInDataset:
-    """Exposes the engine's `to_bytes`/`from_bytes` contract (used only without the engine)."""
-
-    def __init__(self, frame: pd.DataFrame, meta: dict) -> None:
-        self.frame = frame
-        self.meta = meta
-
-    def to_bytes(self) -> bytes:
-        import io
-        import json
-
-        buffer = io.BytesIO()
-        self.frame.to_parquet(buffer)
-        return json.dumps(self.meta).encode() + b"\n" + buffer.getvalue()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> StandInDataset:
-        import io
-        import json
-
-        meta, payload = data.split(b"\n", 1)
-        return cls(pd.read_parquet(io.BytesIO(payload)), json.loads(meta))
-
-
-DatasetClass = EngineDataset or StandInDataset
+from actions.tpr import Dataset
 
 
 def make_dataset(wards: int = 3, tag: str = "a") -> object:
@@ -60,11 +26,11 @@ def make_dataset(wards: int = 3, tag: str = "a") -> object:
             "rdt_tested_u5": list(range(wards)),
         }
     )
-    return DatasetClass(frame=frame, meta={"layout": "A", "source_name": f"{tag}.xlsx"})
+    return Dataset(frame=frame, meta={"layout": "A", "source_name": f"{tag}.xlsx"})
 
 
 def make_store(url: str, **kwargs) -> DatasetStore:
-    return DatasetStore(redis_url=url, decode=DatasetClass.from_bytes, **kwargs)
+    return DatasetStore(redis_url=url, decode=Dataset.from_bytes, **kwargs)
 
 
 async def wait_until(predicate, timeout: float = 15.0) -> None:

@@ -16,6 +16,7 @@ from actions.dataset_store import ResultFileStore
 from redis_stores.lock_store import AtomicRedisLockStore
 from redis_stores.tracker_store import AppendOnlyRedisTrackerStore
 from tests.helpers import PrivateRedis
+from tests.stores.test_dataset_store import make_dataset, make_store
 
 # The stores use 2 s connect/read timeouts; allow for a loaded CI machine.
 FAIL_FAST_SECONDS = 8.0
@@ -138,3 +139,25 @@ async def test_first_calls_after_a_restart_succeed_on_stale_pooled_connections(
     assert failures == []
     assert all(len(r.events) == 2 for r in results[:5])
     assert type(results[-1]).__name__ == "DatasetNotFound"
+
+
+async def test_dataset_lookups_after_a_restart_succeed_on_stale_pooled_connections(
+    private_redis: PrivateRedis,
+) -> None:
+    """The action server's first dataset lookup after a Redis restart must succeed: a failed
+    lookup fails `validate_tpr_form`, and Rasa then keeps the analyst's raw, unvalidated answer
+    in the slot. redis-py retries single commands but not pipelines, which these lookups are."""
+    datasets = make_store(private_redis.url)
+    dataset_id = await datasets.save("dee", make_dataset(), {"states": ["Adamawa"]})
+    # Several pooled connections, all idle (and dead) when Redis comes back.
+    await asyncio.gather(*(datasets.load_summary(dataset_id, owner="dee") for _ in range(5)))
+
+    private_redis.kill()
+    private_redis.start()  # same port, same AOF
+
+    summaries = await asyncio.gather(
+        *(datasets.load_summary(dataset_id, owner="dee") for _ in range(5))
+    )
+    assert summaries == [{"states": ["Adamawa"]}] * 5
+    second_id = await datasets.save("dee", make_dataset(tag="b"), {"states": ["Kwara"]})
+    assert await datasets.load_summary(second_id, owner="dee") == {"states": ["Kwara"]}
