@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from rapidfuzz import fuzz, process
 
@@ -253,15 +253,25 @@ def mentioned_level(
     text: str, hints: Iterable[str] = (), choices: Sequence[str] | None = None
 ) -> str | None:
     """The level an answer names, offered or not (so the bot can say it is not in the file)."""
+    return _mentioned(_level_from_words, text, hints, choices)
+
+
+def _mentioned(
+    from_words: Callable[[str], str | None],
+    text: str,
+    hints: Iterable[str],
+    choices: Sequence[str] | None,
+) -> str | None:
+    """The value the hints, else a numbered choice, else the answer's words name."""
     for hint in hints:
-        value = _level_from_words(normalise(str(hint)))
+        value = from_words(normalise(str(hint)))
         if value:
             return value
     if choices:
         picked = match_choice_by_number(text, list(choices))
         if picked:
             return picked
-    return _level_from_words(normalise(text))
+    return from_words(normalise(text))
 
 
 def _level_from_words(cleaned: str) -> str | None:
@@ -297,15 +307,7 @@ def mentioned_age(
     text: str, hints: Iterable[str] = (), choices: Sequence[str] | None = None
 ) -> str | None:
     """The age group an answer names, offered or not."""
-    for hint in hints:
-        value = _age_from_words(normalise(str(hint)))
-        if value:
-            return value
-    if choices:
-        picked = match_choice_by_number(text, list(choices))
-        if picked:
-            return picked
-    return _age_from_words(normalise(text))
+    return _mentioned(_age_from_words, text, hints, choices)
 
 
 def _age_from_words(cleaned: str) -> str | None:

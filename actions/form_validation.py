@@ -8,10 +8,10 @@ answered here and the analyst is told why.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Any
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
@@ -29,8 +29,14 @@ from actions.answer_matching import (
     parse_payload,
     yes_or_no,
 )
+from actions.dataset_action import DatasetAction
 
 FORM_SLOTS = ("state", "confirmed", "facility_level", "age_group")
+# slot -> (the dataset's choices, match an answer to a choice, the value an answer names)
+_CHOICE_MATCHERS = {
+    "facility_level": (ds.level_choices, match_level, mentioned_level),
+    "age_group": (ds.age_choices, match_age, mentioned_age),
+}
 SMALL_TALK_INTENTS = {"greet", "goodbye", "chitchat", "out_of_scope"}
 
 
@@ -87,6 +93,20 @@ class LatestMessage:
 def single_state_of(summary: ds.Summary) -> str | None:
     names = ds.states(summary)
     return names[0] if len(names) == 1 else None
+
+
+def not_offered_text(slot: str, value: str, summary: ds.Summary, state: str | None) -> str:
+    """A facility level or age group the file has no data for in `state`, with the options."""
+    options = msg.options_text(slot, summary, state)
+    if slot == "facility_level":
+        return (
+            f"There are no {msg.level_label(value).lower()} facilities for {state} in this "
+            f"file. The options are: {options}."
+        )
+    return (
+        f"This file has no {msg.age_label(value).lower()} data for {state}. The options "
+        f"are: {options}."
+    )
 
 
 class ValidateTprForm(FormValidationAction):
@@ -202,46 +222,33 @@ class ValidateTprForm(FormValidationAction):
         self._reject(dispatcher, message, problem)
 
     def _validate_level(self, raw, summary, slots, message, dispatcher, put) -> None:
-        state = slots.get("state")
-        choices = ds.level_choices(summary, state)
-        hints = message.hints("facility_level")
-        level = match_level(str(raw), choices, hints)
-        if level:
-            put("facility_level", level)
-            return
-        put("facility_level", None)
-        named = mentioned_level(str(raw), hints)
-        if named and named not in choices:
-            problem = (
-                f"There are no {msg.level_label(named).lower()} facilities for {state} in this "
-                f"file. The options are: {msg.options_text('facility_level', summary, state)}."
-            )
-        else:
-            problem = (
-                f"'{message.shown(raw)}' is not one of the facility levels. The options are: "
-                f"{msg.options_text('facility_level', summary, state)}."
-            )
-        self._reject(dispatcher, message, problem)
+        self._validate_choice(
+            "facility_level", raw, summary, slots, message, dispatcher, put, "facility levels"
+        )
 
     def _validate_age(self, raw, summary, slots, message, dispatcher, put) -> None:
+        self._validate_choice(
+            "age_group", raw, summary, slots, message, dispatcher, put, "age groups"
+        )
+
+    def _validate_choice(self, slot, raw, summary, slots, message, dispatcher, put, noun) -> None:
+        """Facility level or age group: an offered choice, else say why not and the options."""
+        choices_of, match, mentioned = _CHOICE_MATCHERS[slot]
         state = slots.get("state")
-        choices = ds.age_choices(summary, state)
-        hints = message.hints("age_group")
-        age = match_age(str(raw), choices, hints)
-        if age:
-            put("age_group", age)
+        choices = choices_of(summary, state)
+        hints = message.hints(slot)
+        value = match(str(raw), choices, hints)
+        if value:
+            put(slot, value)
             return
-        put("age_group", None)
-        named = mentioned_age(str(raw), hints)
+        put(slot, None)
+        named = mentioned(str(raw), hints)
         if named and named not in choices:
-            problem = (
-                f"This file has no {msg.age_label(named).lower()} data for {state}. The options "
-                f"are: {msg.options_text('age_group', summary, state)}."
-            )
+            problem = not_offered_text(slot, named, summary, state)
         else:
             problem = (
-                f"'{message.shown(raw)}' is not one of the age groups. The options are: "
-                f"{msg.options_text('age_group', summary, state)}."
+                f"'{message.shown(raw)}' is not one of the {noun}. The options are: "
+                f"{msg.options_text(slot, summary, state)}."
             )
         self._reject(dispatcher, message, problem)
 
@@ -296,8 +303,8 @@ class ValidateTprForm(FormValidationAction):
 # --- questions ------------------------------------------------------------------------------
 
 
-class _AskAction(Action, ABC):
-    """Shared body: load the summary, render the question with its buttons."""
+class _AskAction(DatasetAction):
+    """Shared body: render the question with its buttons (the base class loads the summary)."""
 
     slot = ""
 
@@ -308,13 +315,9 @@ class _AskAction(Action, ABC):
     def render(self, summary: ds.Summary, tracker: Tracker) -> tuple[str, list[dict[str, str]]]:
         """The question's text and buttons."""
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
-            return []
         text, buttons = self.render(summary, tracker)
         dispatcher.utter_message(text=text, buttons=buttons)
         return []

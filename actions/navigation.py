@@ -16,6 +16,7 @@ from actions import conversation_state as cs
 from actions import dataset_summary as ds
 from actions import messages as msg
 from actions.answer_matching import match_age, match_level, match_state
+from actions.dataset_action import DatasetAction
 from actions.form_validation import FORM_SLOTS, LatestMessage, small_talk_reply
 
 CHANGEABLE = ("state", "facility_level", "age_group")
@@ -35,19 +36,15 @@ def next_step_hint(tracker: Tracker, has_dataset: bool) -> str:
     return "Say 'start TPR' to begin the analysis."
 
 
-class ActionStartTpr(Action):
+class ActionStartTpr(DatasetAction):
     """ "start TPR": start (or resume) the form when a dataset is loaded; else explain upload."""
 
     def name(self) -> str:
         return "action_start_tpr"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
-            return []
         events: list[EventType] = []
         values = cs.answers(tracker)
         if cs.finished(values) or not any(v is not None for v in values.values()):
@@ -58,19 +55,15 @@ class ActionStartTpr(Action):
         return events + cs.enter_form()
 
 
-class ActionGoBack(Action):
+class ActionGoBack(DatasetAction):
     """Back: clear the answer before the pending question and ask it again."""
 
     def name(self) -> str:
         return "action_go_back"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
-            return []
         values = cs.answers(tracker)
         skipped = cs.skipped_questions(summary)
         pending = cs.pending_question(tracker)
@@ -100,19 +93,15 @@ class ActionGoBack(Action):
         return events + cs.enter_form()
 
 
-class ActionChangeSlot(Action):
+class ActionChangeSlot(DatasetAction):
     """ "change the age group", "change state to Kwara": jump there, keep the other answers."""
 
     def name(self) -> str:
         return "action_change_slot"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
-            return []
         message = LatestMessage(tracker)
         slot = self._which_slot(message)
         if slot is None:
@@ -174,19 +163,18 @@ class ActionChangeSlot(Action):
         return match_age("", ds.age_choices(summary, state), hints)
 
 
-class ActionStatus(Action):
+class ActionStatus(DatasetAction):
     """Status / where am I: the answers so far and the pending question."""
 
     def name(self) -> str:
         return "action_status"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    def no_dataset_text(self) -> str:
+        return "No dataset is loaded yet. " + msg.UPLOAD_HOW_TO
+
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text="No dataset is loaded yet. " + msg.UPLOAD_HOW_TO)
-            return []
         values = cs.answers(tracker)
         pending = cs.pending_question(tracker)
         source = summary.get("source") or "your file"
@@ -196,22 +184,21 @@ class ActionStatus(Action):
         return cs.enter_form() if pending else []
 
 
-class ActionHelp(Action):
+class ActionHelp(DatasetAction):
     """Help: explain the pending question and its options, then ask it again."""
 
     def name(self) -> str:
         return "action_help"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    def no_dataset_text(self) -> str:
+        return (
+            "I calculate ward-level malaria test positivity rates (TPR) from an NMEP "
+            "health-facility workbook. " + msg.UPLOAD_HOW_TO
+        )
+
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(
-                text="I calculate ward-level malaria test positivity rates (TPR) from an NMEP "
-                "health-facility workbook. " + msg.UPLOAD_HOW_TO
-            )
-            return []
         pending = cs.pending_question(tracker)
         if pending:
             state = tracker.get_slot("state")

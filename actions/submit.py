@@ -22,7 +22,8 @@ from actions import conversation_state as cs
 from actions import dataset_summary as ds
 from actions import messages as msg
 from actions.answer_matching import match_state, reselection
-from actions.form_validation import LatestMessage
+from actions.dataset_action import DatasetAction
+from actions.form_validation import LatestMessage, not_offered_text
 
 logger = logging.getLogger(__name__)
 
@@ -127,19 +128,15 @@ class ActionTprSubmit(Action):
         return []
 
 
-class ActionReselect(Action):
+class ActionReselect(DatasetAction):
     """An answer outside the form: change that answer, keep the others, re-run the form."""
 
     def name(self) -> str:
         return "action_reselect"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    async def run_with_summary(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
     ) -> list[EventType]:
-        summary = await ds.load_summary_for(tracker)
-        if summary is None:
-            dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
-            return []
         message = LatestMessage(tracker)
         values = cs.answers(tracker)
         states = ds.states(summary)
@@ -170,23 +167,14 @@ class ActionReselect(Action):
             # recompute); before the results the overview is shown and confirmed first.
             events.append(SlotSet("confirmed", True if cs.finished(values) else None))
         new_state = new.get("state") or values.get("state")
-        level_value = new.get("facility_level")
-        if level_value and level_value not in ds.level_choices(summary, new_state):
-            events = [e for e in events if e.get("name") != "facility_level"]
-            dispatcher.utter_message(
-                text=f"There are no {msg.level_label(level_value).lower()} facilities for "
-                f"{new_state} in this file. The options are: "
-                f"{msg.options_text('facility_level', summary, new_state)}."
-            )
-            if not any(e.get("name") != "facility_level" for e in events):
-                return []
-        age_value = new.get("age_group")
-        if age_value and age_value not in ds.age_choices(summary, new_state):
-            events = [e for e in events if e.get("name") != "age_group"]
-            dispatcher.utter_message(
-                text=f"This file has no {msg.age_label(age_value).lower()} data for {new_state}. "
-                f"The options are: {msg.options_text('age_group', summary, new_state)}."
-            )
-            if not events:
-                return []
+        for slot, choices_of in (
+            ("facility_level", ds.level_choices),
+            ("age_group", ds.age_choices),
+        ):
+            value = new.get(slot)
+            if value and value not in choices_of(summary, new_state):
+                events = [e for e in events if e.get("name") != slot]
+                dispatcher.utter_message(text=not_offered_text(slot, value, summary, new_state))
+                if not events:
+                    return []
         return events + cs.enter_form()
