@@ -9,17 +9,14 @@ import numpy as np
 import pandas as pd
 
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, Dataset
+from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset
 from actions.tpr.errors import TPRDataError
 from actions.tpr.names import clean_name, name_key
 
 FACILITY_LEVELS = ("primary", "secondary", "tertiary", "all")
 AGE_GROUPS = ("u5", "o5", "pw", "all")
 METHODS = ("max", "rdt", "microscopy", "combined")
-WARD_COLUMNS = [
-    "state",
-    "lga",
-    "ward",
+TOTAL_COLUMNS = [
     "tpr",
     "tested",
     "positive",
@@ -33,6 +30,7 @@ WARD_COLUMNS = [
     "facilities",
     "invalid_pairs",
 ]
+WARD_COLUMNS = ["state", "lga", "ward", *TOTAL_COLUMNS]
 OPD_COLUMNS = ["opd_attendance", "tpr_opd", "tpr_opd_note"]
 OPD_NOTE = "alternative figure for TPR > 50%: positives / outpatient attendance; not the TPR"
 AGE_LABELS = {
@@ -53,20 +51,6 @@ METHOD_LABELS = {
     "microscopy": "microscopy only",
     "combined": "RDT and microscopy combined",
 }
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
 
 
 @dataclass(frozen=True)
@@ -131,6 +115,9 @@ def resolve_state(dataset: Dataset, state: str) -> str:
     )
 
 
+_MONTHS_FOLDED = [month.casefold() for month in MONTH_NAMES]
+
+
 def period_code(value: str | int | None) -> int | None:
     """`202401`, 202401 or `January 2024` -> 202401."""
     if value is None or value == "":
@@ -139,8 +126,8 @@ def period_code(value: str | int | None) -> int | None:
     if text.isdigit() and len(text) == 6:
         return int(text)
     parts = text.casefold().split()
-    if len(parts) == 2 and parts[0] in _MONTHS and parts[1].isdigit():
-        return int(parts[1]) * 100 + _MONTHS.index(parts[0]) + 1
+    if len(parts) == 2 and parts[0] in _MONTHS_FOLDED and parts[1].isdigit():
+        return int(parts[1]) * 100 + _MONTHS_FOLDED.index(parts[0]) + 1
     raise TPRDataError(f"'{value}' is not a period I understand; use e.g. 202401 or January 2024.")
 
 
@@ -409,20 +396,6 @@ def _period_name(dataset: Dataset, start: int, end: int, code: int) -> str:
     return str(dataset.frame["period"].iloc[start + position])
 
 
-TOTAL_COLUMNS = [
-    "tpr",
-    "tested",
-    "positive",
-    "method",
-    "rdt_tested",
-    "rdt_positive",
-    "rdt_tpr",
-    "microscopy_tested",
-    "microscopy_positive",
-    "microscopy_tpr",
-    "facilities",
-    "invalid_pairs",
-]
 LGA_COLUMNS = ["state", "lga", "wards", "wards_with_data", *TOTAL_COLUMNS]
 
 

@@ -20,20 +20,10 @@ from actions.tpr.reader import RawTable, read_source, read_table
 LOCATIONS = ("state", "lga", "ward", "facility")
 LEVEL_CATEGORIES = ("primary", "secondary", "tertiary", "unknown")
 _META_KEY = b"tpr_meta"
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 
 
 @dataclass
@@ -153,7 +143,7 @@ def _periods(raw: dict[str, object], n_rows: int) -> tuple[pd.Categorical, np.nd
     codes = code.fillna(0).to_numpy().astype("int32")
     if names is None or (names == "Unknown").all():
         names = pd.Series(codes).map(
-            lambda c: f"{_MONTHS[c % 100 - 1]} {c // 100}" if 1 <= c % 100 <= 12 else "Unknown"
+            lambda c: f"{MONTH_NAMES[c % 100 - 1]} {c // 100}" if 1 <= c % 100 <= 12 else "Unknown"
         )
     return pd.Categorical(names.astype(str)), codes
 

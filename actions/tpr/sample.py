@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from actions.tpr.dataset import MONTH_NAMES
+
 STATES: list[tuple[str, str]] = [
     ("Adamawa", "ad"), ("Kwara", "kw"), ("Niger", "ni"), ("Kano", "kn"), ("Abia", "ab"),
     ("Akwa Ibom", "ak"), ("Anambra", "an"), ("Bauchi", "ba"), ("Bayelsa", "by"),
@@ -34,20 +36,6 @@ WARD_NAMES = [
     "Dong", "Banga", "Shuwa", "Gulak", "Duhu", "Mbilla", "Kala", "Ngurore", "Mbamba",
 ]  # fmt: skip
 SYLLABLES = ["ka", "ba", "du", "mi", "go", "ra", "zu", "ta", "le", "no", "wa", "ji", "sa", "ko"]
-MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
 PRIMARY_TYPES = ["PHC", "Health Post", "Primary Health Centre", "Clinic", "Maternity"]
 SECONDARY_TYPES = ["General Hospital", "Cottage Hospital"]
 TERTIARY_TYPES = ["Federal Medical Centre", "Teaching Hospital"]
@@ -212,7 +200,7 @@ def sample_frame(
     ]
     table = pd.concat(parts, ignore_index=True)
     headers = indicator_headers(layout)
-    period_name = [f"{MONTHS[m]} 2024" for m in table["month"]]
+    period_name = [f"{MONTH_NAMES[m]} 2024" for m in table["month"]]
     period_code = [202401 + int(m) for m in table["month"]]
     code = table["code"]
     if layout in ("A", "B"):
