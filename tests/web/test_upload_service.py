@@ -299,7 +299,12 @@ def test_chunked_oversize_is_refused(action_server: ActionServer, redis_url: str
             timeout=TIMEOUT,
         )
     except requests.ConnectionError:
-        pytest.skip("server closed the connection before the client read the 413")
+        # The server may cut the stream before the client reads its 413: still a refusal,
+        # so the same guarantees hold (nothing stored, server up and answering).
+        assert action_server.dataset_keys() == []
+        assert action_server.alive()
+        assert requests.get(f"{action_server.url}/api/health", timeout=30).status_code == 200
+        return
     assert_refused(response, action_server, 413)
 
 
