@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import redis.asyncio as aioredis
 
 from redis_stores.lock_store import AtomicRedisLockStore
+from tests.stores.worker_start import host_and_port, start_together
 
 
 async def serialise(
@@ -24,17 +24,11 @@ async def serialise(
     if stock:  # Rasa's RedisLockStore, to show what the tests guard against
         from rasa.core.lock_store import RedisLockStore
 
-        host, port = url.split("//")[1].split("/")[0].split(":")
-        store = RedisLockStore(host=host, port=int(port), db=0)
+        host, port = host_and_port(url)
+        store = RedisLockStore(host=host, port=port, db=0)
     else:
         store = AtomicRedisLockStore(url=url)
-    probe = aioredis.Redis.from_url(url)
-    await probe.incr("probe:ready")
-    deadline = time.monotonic() + 60
-    while int(await probe.get("probe:ready") or 0) < processes:
-        if time.monotonic() > deadline:
-            raise SystemExit("other workers never started")
-        await asyncio.sleep(0.05)
+    probe = await start_together(url, processes)
 
     async def one() -> None:
         async with store.lock(conversation) as lock:

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
-import redis.asyncio as aioredis
 from rasa.core.tracker_store import RedisTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 
 from redis_stores.tracker_store import AppendOnlyRedisTrackerStore
+from tests.stores.worker_start import host_and_port, start_together
 
 
 async def main(url: str, conversation: str, name: str, turns: int, processes: int, stock: bool):
     if stock:
-        host, port = url.split("//")[1].split("/")[0].split(":")
-        store = RedisTrackerStore(Domain.empty(), host=host, port=int(port))
+        host, port = host_and_port(url)
+        store = RedisTrackerStore(Domain.empty(), host=host, port=port)
     else:
         store = AppendOnlyRedisTrackerStore(domain=Domain.empty(), host=url)
-    probe = aioredis.Redis.from_url(url)
-    await probe.incr("probe:ready")
-    deadline = time.monotonic() + 60
-    while int(await probe.get("probe:ready") or 0) < processes:
-        if time.monotonic() > deadline:
-            raise SystemExit("other workers never started")
-        await asyncio.sleep(0.02)
+    probe = await start_together(url, processes)
     for turn in range(turns):
         tracker = await store.get_or_create_tracker(conversation, append_action_listen=False)
         tracker.update(UserUttered(f"{name}-{turn}"))
