@@ -1,7 +1,7 @@
 """`make interactive` / `make shell`: rasa interactive (or rasa shell) against our action server.
 
-Starts `python -m actions.server`, waits until it answers, optionally loads a dataset for the
-conversation (so the trainer can walk the real form), runs rasa in the foreground, and stops
+Starts `python -m actions.service.server`, waits until it answers, optionally loads a dataset for
+the conversation (so the trainer can walk the real form), runs rasa in the foreground, and stops
 the action server by its PID afterwards, whatever happens.
 
     python deploy/interactive.py [--shell] [--dataset FILE | --sample] [--conversation-id ID]
@@ -81,7 +81,7 @@ def stop(process: subprocess.Popen) -> None:
 def load_dataset_for(conversation_id: str, path: Path | None, sample: bool) -> str:
     """Save a dataset owned by this conversation; returns the message that announces it."""
     sys.path.insert(0, str(ROOT))
-    from actions.dataset_store import DatasetStore
+    from actions.service.dataset_store import DatasetStore
     from actions.tpr import load_dataset, summarise
 
     if sample:
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(exist_ok=True)
     log = open(log_dir / "interactive-actions.log", "ab")  # noqa: SIM115 (closed below)
     server = subprocess.Popen(
-        [sys.executable, "-m", "actions.server"],
+        [sys.executable, "-m", "actions.service.server"],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -381,7 +381,10 @@ def write_configs(config: StackConfig) -> Path:
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     sections = [
         program_section(
-            "actions", [sys.executable, "-m", "actions.server"], config.log_dir, priority=100
+            "actions",
+            [sys.executable, "-m", "actions.service.server"],
+            config.log_dir,
+            priority=100,
         )
     ]
     for index, port in enumerate(config.replica_ports, start=1):
@@ -621,7 +624,7 @@ def down(config: StackConfig, quiet: bool = False) -> None:
     children = {**state.pids, **{n: i["pid"] for n, i in supervised_processes(state).items()}}
     children.pop("redis", None)
     stop_pid(state.supervisord_pid, "supervisord", timeout=60)
-    expected = {"nginx": "nginx", "actions": "actions.server"}
+    expected = {"nginx": "nginx", "actions": "actions.service.server"}
     for name, pid in children.items():
         stop_pid(pid, expected.get(name, "rasa"), timeout=10)
     if state.redis_pid:

@@ -14,7 +14,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import dataset_summary
+from actions.conversation import dataset_summary
 from actions.tpr import load_dataset, summarise
 from actions.tpr.sample import indicator_headers, sample_frame, write_sample_file
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.form_validation import (
+from actions.conversation.form_validation import (
     ActionAskAgeGroup,
     ActionAskConfirmed,
     ActionAskFacilityLevel,

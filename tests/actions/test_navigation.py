@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.navigation import (
+from actions.conversation.navigation import (
     ActionCancel,
     ActionChangeSlot,
     ActionContextualReply,

@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from actions.answer_matching import NIGERIAN_STATES, match_state, mentioned_age, mentioned_level
+from actions.conversation.answer_matching import (
+    NIGERIAN_STATES,
+    match_state,
+    mentioned_age,
+    mentioned_level,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "tpr-assistant.tar.gz"

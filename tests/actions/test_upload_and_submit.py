@@ -8,11 +8,11 @@ import io
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import dataset_summary
-from actions.messages import count, pct
-from actions.submit import ActionReselect, ActionTprSubmit
+from actions.conversation import dataset_summary
+from actions.conversation.dataset_uploaded import ActionDatasetUploaded
+from actions.conversation.messages import count, pct
+from actions.conversation.submit import ActionReselect, ActionTprSubmit
 from actions.tpr import Selection, compute_tpr, load_dataset
-from actions.upload import ActionDatasetUploaded
 from tests.actions.conftest import DOMAIN, Datasets, loop_events, make_tracker, slot_events, texts
 
 DONE = {"state": "Adamawa", "confirmed": True, "facility_level": "primary", "age_group": "u5"}

@@ -245,7 +245,7 @@ def sample_dataset() -> tuple[Any, dict[str, Any]]:
 
 def save_datasets(redis_url: str, owners: list[str]) -> dict[str, str]:
     """One dataset per owner in the stack's Redis, as an upload would leave it: owner -> id."""
-    from actions.dataset_store import DatasetStore  # noqa: PLC0415
+    from actions.service.dataset_store import DatasetStore  # noqa: PLC0415
 
     dataset, summary = sample_dataset()
 

@@ -93,7 +93,7 @@ def test_local_replicas_get_the_same_variables(local: Any) -> None:
 
 def test_action_server(compose: dict[str, Any], local: Any) -> None:
     actions = compose["services"]["actions"]
-    assert actions["command"] == ["python", "-m", "actions.server"]
+    assert actions["command"] == ["python", "-m", "actions.service.server"]
     assert actions["environment"]["ACTION_PORT"] == str(local.action_port)
     assert actions["environment"]["REDIS_URL"] == "redis://redis:6379/0"
 

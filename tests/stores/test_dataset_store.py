@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import redis
 
-from actions.dataset_store import (
+from actions.service.dataset_store import (
     DatasetNotFound,
     DatasetStore,
     ResultFileStore,

@@ -12,7 +12,7 @@ import pytest
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 
-from actions.dataset_store import ResultFileStore
+from actions.service.dataset_store import ResultFileStore
 from redis_stores.lock_store import AtomicRedisLockStore
 from redis_stores.tracker_store import AppendOnlyRedisTrackerStore
 from tests.helpers import PrivateRedis
@@ -109,7 +109,7 @@ async def test_first_calls_after_a_restart_succeed_on_stale_pooled_connections(
 ) -> None:
     """After a restart every pooled connection is dead. The first command on each must not
     fail: Rasa's FailSafeTrackerStore would take a failed retrieve for a new conversation."""
-    from actions.dataset_store import DatasetStore
+    from actions.service.dataset_store import DatasetStore
 
     url = private_redis.url
     locks = AtomicRedisLockStore(url=url)

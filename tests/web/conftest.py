@@ -1,4 +1,4 @@
-"""A real action server (`python -m actions.server`) on a free port against the private Redis."""
+"""A real action server (`python -m actions.service.server`) on a free port, private Redis."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def run_action_server(
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "actions.server"],
+            [sys.executable, "-m", "actions.service.server"],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -22,7 +22,7 @@ import pytest
 import requests
 import xlsxwriter
 
-from actions.dataset_store import DatasetNotFound, DatasetStore, ResultFileStore
+from actions.service.dataset_store import DatasetNotFound, DatasetStore, ResultFileStore
 from actions.tpr.sample import indicator_headers, sample_frame, write_sample_file
 from tests.web.conftest import TEST_UPLOAD_MAX_BYTES, ActionServer
 

@@ -18,12 +18,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import conversation_state as cs
-from actions import dataset_summary as ds
-from actions import messages as msg
-from actions.answer_matching import match_state, reselection
-from actions.dataset_action import DatasetAction
-from actions.form_validation import LatestMessage, not_offered_text
+from actions.conversation import conversation_state as cs
+from actions.conversation import dataset_summary as ds
+from actions.conversation import messages as msg
+from actions.conversation.answer_matching import match_state, reselection
+from actions.conversation.dataset_action import DatasetAction
+from actions.conversation.form_validation import LatestMessage, not_offered_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ActionTprSubmit(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        from actions.dataset_store import DatasetNotFound
+        from actions.service.dataset_store import DatasetNotFound
         from actions.tpr import TPRDataError
 
         dataset_id = tracker.get_slot("dataset_id")

@@ -22,7 +22,7 @@ from sanic.headers import parse_content_header
 from sanic.request import parse_multipart_form
 from sanic.response import HTTPResponse
 
-from actions.upload_checks import (
+from actions.service.upload_checks import (
     UploadLimits,
     UploadRejected,
     parse_upload,
@@ -129,7 +129,7 @@ _stores: dict[str, Any] = {}
 
 def dataset_store() -> Any:
     if "datasets" not in _stores:
-        from actions.dataset_store import DatasetStore
+        from actions.service.dataset_store import DatasetStore
 
         _stores["datasets"] = DatasetStore.from_env()
     return _stores["datasets"]
@@ -137,7 +137,7 @@ def dataset_store() -> Any:
 
 def result_store() -> Any:
     if "results" not in _stores:
-        from actions.dataset_store import ResultFileStore
+        from actions.service.dataset_store import ResultFileStore
 
         _stores["results"] = ResultFileStore.from_env()
     return _stores["results"]
@@ -243,7 +243,7 @@ async def download(_: Request, token: str) -> HTTPResponse:
     if not TOKEN_PATTERN.match(token):
         return not_found
     try:
-        from actions.dataset_store import ResultNotFound
+        from actions.service.dataset_store import ResultNotFound
 
         try:
             stored = await result_store().load(token)

@@ -12,8 +12,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.forms import REQUESTED_SLOT
 
-from actions import dataset_summary as ds
-from actions.form_validation import FORM_SLOTS, single_state_of
+from actions.conversation import dataset_summary as ds
+from actions.conversation.form_validation import FORM_SLOTS, single_state_of
 
 FORM_NAME = "tpr_form"
 
@@ -39,6 +39,27 @@ def pending_question(tracker: Tracker) -> str | None:
 def finished(values: dict[str, Any]) -> bool:
     """Every answer in: the results for this selection have been (or will be) shown."""
     return all(values.get(s) is not None for s in FORM_SLOTS) and values.get("confirmed") is True
+
+
+REFINEMENT_SLOTS = ("method", "period_start", "period_end")
+DEFAULT_METHOD = "max"
+
+
+def selection_in_force(tracker: Tracker) -> dict[str, Any]:
+    """The selection every answer uses: the form's answers plus the refinements, defaulted.
+
+    Keys are the engine's `Selection` fields (`state`, `facility_level`, `age_group`, `method`,
+    `period_from`, `period_to`); the periods are `YYYYMM` text or None (the file's range).
+    Built from slots only, so any replica answers the same.
+    """
+    return {
+        "state": tracker.get_slot("state"),
+        "facility_level": tracker.get_slot("facility_level") or "all",
+        "age_group": tracker.get_slot("age_group") or "all",
+        "method": tracker.get_slot("method") or DEFAULT_METHOD,
+        "period_from": tracker.get_slot("period_start") or None,
+        "period_to": tracker.get_slot("period_end") or None,
+    }
 
 
 def clear_answers() -> list[EventType]:

@@ -9,8 +9,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import dataset_summary as ds
-from actions import messages as msg
+from actions.conversation import dataset_summary as ds
+from actions.conversation import messages as msg
 
 
 class DatasetAction(Action, ABC):

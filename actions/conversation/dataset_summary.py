@@ -11,7 +11,7 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
-from actions.answer_matching import AGE_ORDER, LEVEL_ORDER
+from actions.conversation.answer_matching import AGE_ORDER, LEVEL_ORDER
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def dataset_store() -> Any:
     """One DatasetStore per process (it keeps an in-process LRU of loaded datasets)."""
     global _dataset_store
     if _dataset_store is None:
-        from actions.dataset_store import DatasetStore
+        from actions.service.dataset_store import DatasetStore
 
         _dataset_store = DatasetStore.from_env()
     return _dataset_store
@@ -35,7 +35,7 @@ def result_store() -> Any:
     """One ResultFileStore per process."""
     global _result_store
     if _result_store is None:
-        from actions.dataset_store import ResultFileStore
+        from actions.service.dataset_store import ResultFileStore
 
         _result_store = ResultFileStore.from_env()
     return _result_store
@@ -53,7 +53,7 @@ async def load_summary_for(tracker: Tracker) -> Summary | None:
     dataset_id = tracker.get_slot("dataset_id")
     if not dataset_id:
         return None
-    from actions.dataset_store import DatasetNotFound
+    from actions.service.dataset_store import DatasetNotFound
 
     try:
         return await dataset_store().load_summary(str(dataset_id), owner=tracker.sender_id)

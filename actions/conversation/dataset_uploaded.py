@@ -9,10 +9,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import conversation_state as cs
-from actions import dataset_summary as ds
-from actions import messages as msg
-from actions.form_validation import LatestMessage
+from actions.conversation import conversation_state as cs
+from actions.conversation import dataset_summary as ds
+from actions.conversation import messages as msg
+from actions.conversation.form_validation import LatestMessage
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class ActionDatasetUploaded(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        from actions.dataset_store import DatasetNotFound
+        from actions.service.dataset_store import DatasetNotFound
 
         ids = LatestMessage(tracker).hints("dataset_id")
         dataset_id = ids[0].strip() if ids else ""

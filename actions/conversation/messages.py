@@ -10,8 +10,8 @@ import json
 import math
 from typing import Any
 
-from actions import dataset_summary as ds
-from actions.answer_matching import AGE_LABELS, LEVEL_LABELS
+from actions.conversation import dataset_summary as ds
+from actions.conversation.answer_matching import AGE_LABELS, LEVEL_LABELS
 
 Button = dict[str, str]
 

@@ -17,9 +17,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions import dataset_summary as ds
-from actions import messages as msg
-from actions.answer_matching import (
+from actions.conversation import dataset_summary as ds
+from actions.conversation import messages as msg
+from actions.conversation.answer_matching import (
     NIGERIAN_STATES,
     match_age,
     match_level,
@@ -29,7 +29,7 @@ from actions.answer_matching import (
     parse_payload,
     yes_or_no,
 )
-from actions.dataset_action import DatasetAction
+from actions.conversation.dataset_action import DatasetAction
 
 FORM_SLOTS = ("state", "confirmed", "facility_level", "age_group")
 # slot -> (the dataset's choices, match an answer to a choice, the value an answer names)

@@ -1,6 +1,6 @@
 """Action server: one Sanic app serving the rasa-sdk action endpoint and our /api routes.
 
-Run with `python -m actions.server`; the port comes from ACTION_PORT (default 5055).
+Run with `python -m actions.service.server`; the port comes from ACTION_PORT (default 5055).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic
 
-from actions.web_api import api_blueprint, configure_app
+from actions.service.web_api import api_blueprint, configure_app
 
 DEFAULT_ACTION_PORT = 5055
 

@@ -12,12 +12,12 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import conversation_state as cs
-from actions import dataset_summary as ds
-from actions import messages as msg
-from actions.answer_matching import match_age, match_level, match_state
-from actions.dataset_action import DatasetAction
-from actions.form_validation import FORM_SLOTS, LatestMessage, small_talk_reply
+from actions.conversation import conversation_state as cs
+from actions.conversation import dataset_summary as ds
+from actions.conversation import messages as msg
+from actions.conversation.answer_matching import match_age, match_level, match_state
+from actions.conversation.dataset_action import DatasetAction
+from actions.conversation.form_validation import FORM_SLOTS, LatestMessage, small_talk_reply
 
 CHANGEABLE = ("state", "facility_level", "age_group")
 _SLOT_WORDS = [

@@ -1,0 +1,1 @@
+"""The conversation: thin Rasa actions over the engine. All wording is in `messages`."""
