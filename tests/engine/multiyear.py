@@ -43,3 +43,30 @@ def multiyear_csv(rows: list[dict]) -> bytes:
             + ["" if r["values"].get(k) is None else r["values"][k] for k in HEADERS]
         )
     return buffer.getvalue().encode()
+
+
+# Adamawa runs from November 2023 into January 2024; Kwara adds February and April 2024, so
+# the file mentions 202311, 202312, 202401, 202402 and 202404, but never 202403.
+SERIES_ROWS = [
+    month_row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 202311,
+              rdt_t_u5=10, rdt_p_u5=4),                        # 40 %
+    month_row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 202312,
+              rdt_t_u5=20, rdt_p_u5=5,                         # RDT 25 %
+              mic_t_u5=10, mic_p_u5=6),                        # microscopy 60 %: max takes it
+    month_row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 202401,
+              rdt_t_u5=0),                                     # reports, no test: blank
+    month_row("Adamawa", "Fufore", "Yelwa", "Yelwa HP", "primary", 202311,
+              rdt_t_u5=30, rdt_p_u5=3),                        # 10 %
+    month_row("Adamawa", "Fufore", "Yelwa", "Yelwa HP", "primary", 202312,
+              rdt_t_o5=40, rdt_p_o5=10),                       # 25 % (5 and over)
+    month_row("Adamawa", "Fufore", "Yelwa", "Yelwa HP", "primary", 202401,
+              rdt_t_u5=50, rdt_p_u5=20),                       # 40 %
+    # Song only reports in December 2023 (and its ward is also called Yelwa).
+    month_row("Adamawa", "Song", "Yelwa", "Yelwa General Hospital", "secondary", 202312,
+              rdt_t_u5=100, rdt_p_u5=50),                      # 50 %
+    month_row("Kwara", "Baruten", "Gure", "Gure PHC", "primary", 202402,
+              rdt_t_u5=10, rdt_p_u5=1),
+    month_row("Kwara", "Baruten", "Gure", "Gure PHC", "primary", 202404,
+              rdt_t_u5=10, rdt_p_u5=2),
+]  # fmt: skip
+SERIES_MONTHS = ["202311", "202312", "202401", "202402", "202404"]
