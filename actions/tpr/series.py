@@ -6,6 +6,7 @@ the per-row arrays of one state's slice: a few `np.bincount` calls, no pandas gr
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,21 +60,41 @@ def _months_present(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(counts).astype(np.int64) + lo
 
 
+# The file's months, per periodcode array (an array is never changed after load). Keyed by id
+# with a weak reference to check it is the same array: datasets come and go in the LRU.
+_FILE_MONTHS: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _file_months(dataset: Dataset) -> np.ndarray:
+    """`_months_present` of the whole file, computed once per loaded dataset."""
+    codes = dataset.arrays.periodcode
+    entry = _FILE_MONTHS.get(id(codes))
+    if entry is not None and entry[0]() is codes:
+        return entry[1]
+    months = _months_present(codes)
+    for key in [k for k, (ref, _) in _FILE_MONTHS.items() if ref() is None]:
+        del _FILE_MONTHS[key]
+    _FILE_MONTHS[id(codes)] = (weakref.ref(codes), months)
+    return months
+
+
 def years_covered(dataset: Dataset, state: str | None = None) -> list[int]:
     """Calendar years that rows of the file (or of `state`) mention, ascending."""
-    codes = dataset.arrays.periodcode
-    if state is not None:
-        start, end = dataset.arrays.state_bounds[resolve_state(dataset, state)]
-        codes = codes[start:end]
-    return sorted({int(code) // 100 for code in _months_present(codes)})
+    if state is None:
+        return sorted({int(code) // 100 for code in _file_months(dataset)})
+    start, end = dataset.arrays.state_bounds[resolve_state(dataset, state)]
+    return sorted(
+        {int(code) // 100 for code in _months_present(dataset.arrays.periodcode[start:end])}
+    )
 
 
 def _age_sums(dataset: Dataset, age_group: str, start: int, end: int) -> tuple[np.ndarray, ...]:
     """Per-row (rdt tested, rdt positive, microscopy tested, microscopy positive) of the slice."""
     arrays = dataset.arrays
-    if age_group == "all":
-        tests = arrays.tests[start:end].sum(axis=2)
-        positives = arrays.positives[start:end].sum(axis=2)
+    if age_group == "all":  # three adds: much faster than .sum(axis=2) over a length-3 axis
+        block_t, block_p = arrays.tests[start:end], arrays.positives[start:end]
+        tests = block_t[:, :, 0] + block_t[:, :, 1] + block_t[:, :, 2]
+        positives = block_p[:, :, 0] + block_p[:, :, 1] + block_p[:, :, 2]
     else:
         age = AGES.index(age_group)
         tests = arrays.tests[start:end, :, age]
@@ -114,13 +135,13 @@ def trend(
         )
 
     # The periods of the series: the file's months inside the range.
-    months = _months_present(arrays.periodcode)
+    months = _file_months(dataset)
     if first is not None:
         months = months[months >= first]
     if last is not None:
         months = months[months <= last]
     if not len(months):
-        if not len(_months_present(arrays.periodcode)):
+        if not len(_file_months(dataset)):
             raise TPRDataError("This file has no month column, so there is no trend to show.")
         raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
     periods = np.unique(months // 100) if by == "year" else months
