@@ -379,27 +379,19 @@ def peak_months(dataset: Dataset, selection: Selection) -> pd.DataFrame:
     Columns PEAK_COLUMNS; the state's row has lga ``. A tie goes to the earlier month. A unit
     without any valid tests in a year keeps its row, with a blank period and TPR.
     """
-    rows: list[dict[str, Any]] = []
+    parts = []
     for unit in ("state", "lga"):
         series = trend(dataset, selection, by="month", unit=unit)
         series = series.assign(year=series["period"].str[:4].astype(int))
-        for (year, lga), group in series.groupby(["year", "lga"], sort=True):
-            values = group["tpr"].to_numpy()
-            if np.isnan(values).all():
-                period, tpr = "", float("nan")
-            else:
-                best = int(np.nanargmax(values))  # first maximum: the earlier month
-                period, tpr = str(group["period"].iloc[best]), float(values[best])
-            rows.append(
-                {
-                    "year": int(year),
-                    "state": group["state"].iloc[0],
-                    "lga": lga,
-                    "period": period,
-                    "tpr": tpr,
-                }  # fmt: skip
-            )
-    frame = pd.DataFrame(rows, columns=PEAK_COLUMNS)
+        # Series are in period order within each unit, so idxmax is the earliest of equal
+        # maxima; a blank TPR counts below any rate, and an all-blank year stays blank.
+        ranked = series["tpr"].fillna(-1.0)
+        best = ranked.groupby([series["lga"], series["year"]], sort=False).idxmax()
+        peaks = series.loc[best.to_numpy(), ["year", "state", "lga", "period", "tpr"]]
+        blank = peaks["tpr"].isna().to_numpy()
+        peaks.loc[blank, "period"] = ""
+        parts.append(peaks)
+    frame = pd.concat(parts, ignore_index=True)
     order = frame["lga"].ne("")  # the state's row first in each year
     return (
         frame.assign(_order=order)
