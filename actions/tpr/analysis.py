@@ -27,6 +27,7 @@ from actions.tpr.calc import (
     _row_mask,
     _validate,
     compute_tpr,
+    month_name,
     rates,
     resolve_state,
 )
@@ -387,17 +388,10 @@ def _weakest_first(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 def _selection_title(part: _StateSlice, dataset: Dataset, what: str) -> str:
     selection = part.selection
     periods = dataset.arrays.periodcode[part.start : part.end][part.mask]
-    first, last = _month_name(int(periods.min())), _month_name(int(periods.max()))
+    first, last = month_name(int(periods.min())), month_name(int(periods.max()))
     period = first if first == last else f"{first} to {last}"
     level = LEVEL_LABELS.get(selection.facility_level, selection.facility_level)
     return f"{what}: {selection.state}, {level}, any age group, {period}"
-
-
-def _month_name(code: int) -> str:
-    from actions.tpr.dataset import MONTH_NAMES
-
-    month = code % 100
-    return f"{MONTH_NAMES[month - 1]} {code // 100}" if 1 <= month <= 12 else str(code)
 
 
 def completeness(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.DataFrame:
