@@ -452,13 +452,15 @@ def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga
 def _ward_position(dataset: Dataset, part: _StateSlice, lga: str, ward: str) -> int:
     arrays = dataset.arrays
     wards = slice(part.first_ward, part.first_ward + part.n_wards)
-    lga_key, ward_key = name_key(clean_name(lga)), name_key(clean_name(ward))
+    lga_key, ward_key = _lga_key(lga), name_key(clean_name(ward))
     lgas = np.array([name_key(x) for x in arrays.ward_lga[wards]], dtype=object)
     names = np.array([name_key(x) for x in arrays.ward_name[wards]], dtype=object)
     found = np.flatnonzero((lgas == lga_key) & (names == ward_key))
     if not len(found):
+        lga_shown = next((str(x) for x in arrays.ward_lga[wards] if name_key(x) == lga_key), lga)
         raise TPRDataError(
-            f"I couldn't find a ward called '{ward}' in {lga} LGA of {part.selection.state}."
+            f"I couldn't find a ward called '{clean_name(ward)}' in {lga_shown} LGA of "
+            f"{part.selection.state}."
         )
     return int(found[0])
 
@@ -551,10 +553,7 @@ def find_lga(dataset: Dataset, state: str, text: str) -> str | None:
     wanted = name_key(clean_name(text))
     if wanted in keys:
         return keys[wanted]
-    for word in _LGA_WORDS:
-        if wanted.endswith(" " + word):
-            wanted = wanted[: -len(word) - 1].strip()
-            break
+    wanted = _lga_key(text)
     if wanted in keys:
         return keys[wanted]
     if len(wanted) >= 3:
@@ -565,6 +564,15 @@ def find_lga(dataset: Dataset, state: str, text: str) -> str | None:
     if len(close) == 1 or (len(close) == 2 and _ratio(wanted, close[0]) > _ratio(wanted, close[1])):
         return keys[close[0]]
     return None
+
+
+def _lga_key(text: str) -> str:
+    """name_key of an LGA as typed, without a trailing `LGA` / `Local Government (Area)`."""
+    key = name_key(clean_name(text))
+    for word in _LGA_WORDS:
+        if key.endswith(" " + word):
+            return key[: -len(word) - 1].strip()
+    return key
 
 
 def _ratio(a: str, b: str) -> float:
