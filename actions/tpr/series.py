@@ -72,8 +72,10 @@ def _file_months(dataset: Dataset) -> np.ndarray:
     if entry is not None and entry[0]() is codes:
         return entry[1]
     months = _months_present(codes)
-    for key in [k for k, (ref, _) in _FILE_MONTHS.items() if ref() is None]:
-        del _FILE_MONTHS[key]
+    # Worker threads share the cache: copy before scanning, and pop what may be gone already.
+    for key, (ref, _) in list(_FILE_MONTHS.items()):
+        if ref() is None:
+            _FILE_MONTHS.pop(key, None)
     _FILE_MONTHS[id(codes)] = (weakref.ref(codes), months)
     return months
 

@@ -341,3 +341,26 @@ def test_trend_chart_draws_blank_months_as_gaps(series_data: Dataset) -> None:
     # Nov, Dec, Jan have values; Feb blank; March not in the file; April blank.
     assert list(np.isnan(line)) == [False, False, False, True, True, True]
     assert 0.0 not in list(line)
+
+
+def test_trend_as_an_extra_sheet_of_the_results_workbook(series_data: Dataset) -> None:
+    import io
+
+    import openpyxl
+
+    from actions.tpr.export import result_to_xlsx_bytes
+
+    selection = Selection("Adamawa")
+    series = trend(series_data, selection)
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(
+            result_to_xlsx_bytes(
+                compute_tpr(series_data, selection), extra_sheets={"monthly trend": series}
+            )
+        )  # fmt: skip
+    )
+    assert workbook.sheetnames[-1] == "monthly trend"
+    rows = list(workbook["monthly trend"].values)
+    assert list(rows[0]) == TREND_COLUMNS
+    assert rows[1][:8] == ("202311", "Adamawa", None, None, 17.5, 40, 7, "rdt")
+    assert rows[4][4] is None and rows[4][7] == "none"  # February: a blank cell, not 0
