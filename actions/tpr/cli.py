@@ -118,9 +118,15 @@ def _print_summary(summary: dict) -> None:
     period = summary["period"]
     print(f"{summary['source']}: layout {summary['layout']}, {summary['rows']:,} rows, "
           f"{period['first']} to {period['last']} ({period['months']} months)")  # fmt: skip
+    years = summary.get("time_coverage", {}).get("years", [])
+    if len(years) > 1:
+        print(f"Years: {', '.join(str(y) for y in years)}")
     for state, info in summary["by_state"].items():
         print(f"  {state}: {info['lgas']} LGAs, {info['wards']} wards, "
               f"{info['facilities']:,} facilities, {info['rows']:,} rows")  # fmt: skip
+        missing = info.get("time_coverage", {}).get("missing_months", [])
+        if missing:
+            print(f"    no rows in {len(missing)} month(s): {', '.join(missing)}")
     quality = summary["quality"]
     print(f"Quality: {quality['totals_rows_dropped']} totals row(s) dropped, "
           f"{quality['rows_without_ward']} row(s) without a ward, "
