@@ -13,9 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from actions.tpr.calc import Selection, _validate, period_code, rates, resolve_state
+from actions.tpr.calc import (
+    Selection,
+    _row_mask,
+    _validate,
+    period_code,
+    rates,
+    resolve_state,
+)
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset
+from actions.tpr.dataset import MONTH_NAMES, Dataset
 from actions.tpr.errors import TPRDataError
 
 TREND_COLUMNS = ["period", "state", "lga", "ward", "tpr", "tested", "positive", "method"]
@@ -148,21 +155,9 @@ def trend(
         raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
     periods = np.unique(months // 100) if by == "year" else months
 
+    # The rows: level and range as compute_tpr selects them (and the same refusals).
     codes = arrays.periodcode[start:end].astype(np.int64)
-    mask = _valid_months(codes)
-    if first is not None:
-        mask &= codes >= first
-    if last is not None:
-        mask &= codes <= last
-    if selection.facility_level != "all":
-        level_mask = arrays.level_code[start:end] == LEVEL_CATEGORIES.index(
-            selection.facility_level
-        )
-        if not level_mask.any():
-            raise TPRDataError(
-                f"{selection.state} has no {selection.facility_level} facilities in this file."
-            )
-        mask &= level_mask
+    mask = _row_mask(dataset, selection, start, end) & _valid_months(codes)
     row_period = np.searchsorted(periods, codes // 100 if by == "year" else codes)
 
     # Units: every ward (or LGA) of the state, in the order of the ward table.

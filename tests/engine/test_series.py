@@ -130,6 +130,8 @@ def test_level_and_period_range(series_data: Dataset) -> None:
         ({}, Selection("Adamawa", period_from="202401", period_to="202312"), "after it ends"),
         ({}, Selection("Adamawa", period_from="202501"), "no data in the period"),
         ({}, Selection("Kwara", facility_level="tertiary"), "no tertiary facilities"),
+        # Other states have rows then, but Kwara has none: a refusal, not an all-blank series.
+        ({}, Selection("Kwara", period_to="202401"), "covers February 2024 to April 2024"),
         ({}, Selection("Adamawa", method="mean"), "not a method"),
     ],
 )
