@@ -325,8 +325,13 @@ def test_chart_pngs(series_data: Dataset, yoy_data: Dataset) -> None:
 
     state = trend(series_data, Selection("Adamawa"))
     lgas = trend(series_data, Selection("Adamawa"), unit="lga")
+    yearly = trend(series_data, Selection("Adamawa"), by="year")
+    later = trend(series_data, Selection("Adamawa", period_from="202401"), unit="lga")
+    empty = later[later["lga"] == "Song"]  # no valid test in any month
     for png in (
         trend_chart_png(state, lgas),
+        trend_chart_png(yearly),
+        trend_chart_png(empty, None),
         year_on_year_chart_png(year_on_year(yoy_data, Selection("Adamawa"), 2023, 2024)),
     ):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
