@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
+from urllib.parse import urlparse
 
 PIECE_BYTES = 4096
 
@@ -120,3 +122,18 @@ class SlowLink:
         finally:
             self._writers.discard(writer)
             self._writers.discard(up_writer)
+
+
+def cut_patch(url: str, offset: int, declared: int, data: bytes) -> None:
+    """A PATCH that promises `declared` bytes, sends `data`, then the link drops (RST)."""
+    parsed = urlparse(url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=30)
+    head = (
+        f"PATCH {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Content-Length: {declared}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + data)
+    time.sleep(1.0)  # the bytes are on their way through nginx
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()

@@ -13,18 +13,20 @@ import pytest
 import requests
 
 from actions.tpr.sample import sample_frame, write_sample_file
+from tests.integration import test_browser
 from tests.integration.slow_link import SlowLink
 from tests.integration.stack import RunningStack, fetch_tracker, wait_until
-from tests.integration.test_browser import (  # noqa: F401 - `browser` is a fixture
+from tests.integration.test_browser import (
     ARTIFACTS,
     REPLY_TIMEOUT_MS,
     bot_count,
-    browser,
     new_page,
     wait_for_reply,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+browser = test_browser.browser  # the same Chromium fixture
 
 WIDGET_CHUNK_BYTES = 2 * 1048576  # web/app.js CHUNK_BYTES
 OBSERVE_TEXTS = """
@@ -57,7 +59,7 @@ def test_widget_resumes_by_itself_after_the_link_breaks(
     shared_stack: RunningStack,
     browser,
     link: SlowLink,
-    workbook: Path,  # noqa: F811
+    workbook: Path,
 ) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context, page, dialogs, errors = new_page(browser)
@@ -97,7 +99,7 @@ def test_after_a_reload_the_widget_offers_to_resume_the_same_file(
     shared_stack: RunningStack,
     browser,
     workbook: Path,
-    tmp_path: Path,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     port = urlparse(shared_stack.web_url).port
     slow = SlowLink(port, 24 * 1024).start()  # slow enough to reload mid-upload
@@ -163,7 +165,7 @@ def test_after_a_reload_the_widget_offers_to_resume_the_same_file(
 
 def test_retry_after_a_lost_answer_is_not_processed_twice(
     shared_stack: RunningStack,
-    browser,  # noqa: F811
+    browser,
 ) -> None:
     """The bot processed the message but the answer never arrived (connection reset): Retry
     shows the first processing's answer and the conversation holds the message once."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tusclient import client as tus_client
 
 from actions.tpr.sample import sample_frame, write_sample_file
 from tests.helpers import free_port
+from tests.integration.slow_link import cut_patch
 from tests.integration.stack import REPO_ROOT, RunningStack, wait_until
 
 pytestmark = pytest.mark.integration
@@ -113,21 +113,6 @@ def patch(url: str, offset: int, data: bytes) -> requests.Response:
         },
         timeout=300,
     )
-
-
-def cut_patch(url: str, offset: int, declared: int, data: bytes) -> None:
-    """A PATCH that promises `declared` bytes, sends `data`, then the link drops (RST)."""
-    parsed = urlparse(url)
-    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=30)
-    head = (
-        f"PATCH {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\nTus-Resumable: 1.0.0\r\n"
-        f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
-        f"Content-Length: {declared}\r\n\r\n"
-    ).encode()
-    sock.sendall(head + data)
-    time.sleep(1.0)  # the bytes are on their way through nginx
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()
 
 
 def plain_upload(web_url: str, sender: str, path: Path, data: bytes | None = None) -> tuple:
