@@ -2,7 +2,10 @@
 
 Stock `RestInput` catches every exception of `on_new_message` (Redis down, lock wait timed out)
 and answers `200 []`: the widget cannot tell "the bot had nothing to say" from "your message was
-lost". Here the same failure is a `503 {"error": ...}` that the widget turns into a clear
+lost". Rasa's FailSafeTrackerStore also swallows a failed tracker save (Redis gone mid-turn,
+or replicas not confirming it under REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory
+only; our tracker store reports such saves (`watching_saves`), so they answer 503 too.
+Here the same failure is a `503 {"error": ...}` that the widget turns into a clear
 "temporarily unavailable" message and that a client may retry. The URL stays
 /webhooks/rest/webhook (the channel is still named "rest"). credentials.yml selects it with
 `deploy.rest_channel.FailFastRestInput:` (PYTHONPATH is the repository root).
@@ -20,6 +23,8 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from redis_stores.tracker_store import watching_saves
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +57,14 @@ class FailFastRestInput(RestInput):
                 input_channel=self._extract_input_channel(request),
                 metadata=self.get_metadata(request),
             )
-            try:
-                await on_new_message(message)
-            except (Exception, asyncio.CancelledError):
-                logger.exception("message of %s could not be processed", sender_id)
+            with watching_saves() as failed_saves:
+                try:
+                    await on_new_message(message)
+                except (Exception, asyncio.CancelledError):
+                    logger.exception("message of %s could not be processed", sender_id)
+                    return response.json({"error": UNAVAILABLE_MESSAGE}, status=503)
+            if failed_saves:
+                logger.error("turn of %s not stored: %s", sender_id, failed_saves[0])
                 return response.json({"error": UNAVAILABLE_MESSAGE}, status=503)
             return response.json(collector.messages)
 
