@@ -34,7 +34,7 @@ import redis.retry
 import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
@@ -154,7 +154,8 @@ def _compose(scheme: str, base_url: str | None, hosts: str, path: str) -> str:
         parts = urlsplit(base_url)
         tls = parts.scheme == "rediss"
         if parts.password or parts.username:
-            credentials = f"{quote(parts.username or '')}:{quote(parts.password or '')}@"
+            user, secret = unquote(parts.username or ""), unquote(parts.password or "")
+            credentials = f"{quote(user, safe='')}:{quote(secret, safe='')}@"
         db = (parts.path or "/0").strip("/") or "0"
         path = f"{path}/{db}" if scheme == SENTINEL_SCHEME else path
         query = f"?{parts.query}" if parts.query else ""
@@ -283,13 +284,14 @@ def redis_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether the configured Redis (any mode) takes commands now: the stack's health check.
     For Sentinel that means a primary was found and answered; for a cluster, that the slot
     map was read and every primary answered PING."""
+    failures = (RedisError, RedisClusterException, OSError, ValueError, IndexError)
     try:
         client = create_sync_client(RedisTarget.parse(url), timeout, timeout)
-    except (RedisError, OSError, ValueError):
+    except failures:
         return False
     try:
         return bool(client.ping())
-    except (RedisError, OSError, IndexError):
+    except failures:
         return False
     finally:
         client.close()
