@@ -174,9 +174,9 @@ def redis_url_from(url: str | None, env: Mapping[str, str] | None = None) -> str
         url = None
     if url and "://" not in url:  # Rasa's stock stores take a bare host name
         url = f"redis://{url}:6379/0"
-    if url and url.split("://", 1)[0].lower().startswith(("redis+sentinel", "redis+cluster")):
-        return url
     base = url or env.get("REDIS_URL") or None
+    if base and base.split("://", 1)[0].lower().startswith(("redis+sentinel", "redis+cluster")):
+        return base  # already resolved (e.g. the stack hands it to its processes)
     sentinels = env.get("REDIS_SENTINELS", "").strip()
     if sentinels:
         master = env.get("REDIS_SENTINEL_MASTER", "").strip() or "mymaster"
