@@ -4,6 +4,9 @@
   exception of `on_new_message` (Redis down, lock wait timed out) and answers `200 []`, so
   the widget cannot tell "the bot had nothing to say" from "your message was lost". Here the
   same failure is a `503 {"error": ...}` that the widget shows and that a client may retry.
+- A tracker save that failed (Redis gone mid-turn, or replicas not confirming it under
+  REDIS_MIN_REPLICAS_ACK) answers 503 too: Rasa's FailSafeTrackerStore would swallow it,
+  so our tracker store reports it (`TrackerStoreUnavailable`, `watching_saves`).
 - Exactly once: a message whose `metadata.message_id` was already processed for that
   conversation is not processed again, on any replica; the repeat answers `200` with the
   replies of the first processing (kept in Redis, `tpr:replies:{<sender>}:<message_id>`,
@@ -36,7 +39,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from redis_stores._redis import RedisConnector, redis_url_from
-from redis_stores.tracker_store import TrackerStoreUnavailable
+from redis_stores.tracker_store import TrackerStoreUnavailable, watching_saves
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,12 @@ POLL_SECONDS = 0.1
 # nginx passes each streamed line on at once instead of buffering the whole answer.
 NO_PROXY_BUFFERING = {"X-Accel-Buffering": "no"}
 _PENDING = b"pending:"
+
+
+class TurnNotStored(Exception):
+    """A tracker save failed during the turn and Rasa's FailSafeTrackerStore swallowed it."""
+
+
 _FAILURES = (Exception, asyncio.CancelledError, TrackerStoreUnavailable)
 
 # KEYS: reply key. ARGV: claim value -> 1 deleted (the claim was still ours), else 0.
@@ -215,9 +224,15 @@ class FailFastRestInput(RestInput):
                 if key and claim:
                     await self.ledger.store(key, collector.messages)
 
+            async def run_turn() -> None:
+                with watching_saves() as failed_saves:
+                    await on_new_message(message)
+                if failed_saves:
+                    raise TurnNotStored(f"turn of {sender_id} not stored: {failed_saves[0]}")
+
             if not stream:
                 try:
-                    await on_new_message(message)
+                    await run_turn()
                 except _FAILURES:
                     return await failed()
                 await succeeded()
@@ -225,7 +240,7 @@ class FailFastRestInput(RestInput):
 
             async def process() -> None:
                 try:
-                    await on_new_message(message)
+                    await run_turn()
                 finally:
                     await collector.queue.put(_DONE)
 
