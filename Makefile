@@ -22,7 +22,7 @@ export PYTHONWARNINGS := ignore
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: help setup system-deps browser-deps train run up down test test-stories pytest lint \
-	validate interactive shell bench clean
+	validate interactive shell bench clean status monitoring-deps
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -41,6 +41,9 @@ setup: $(VENV_STAMP) system-deps ## Create .venv (Python 3.10) with pinned packa
 
 system-deps: ## Install nginx from Debian when missing
 	@bash deploy/system-deps.sh nginx
+
+monitoring-deps: ## Install promtool (Debian package prometheus) when missing: checks deploy/prometheus/alerts.yml
+	@bash deploy/system-deps.sh prometheus
 
 browser-deps: ## Install Chromium from Debian when missing (browser tests)
 	@bash deploy/system-deps.sh chromium
@@ -66,6 +69,9 @@ up: setup train ## Start the stack in the background; returns once every part an
 down: ## Stop everything `make up` started (by recorded PIDs)
 	@if [ -x $(PY) ]; then $(PY) deploy/stack.py down; else echo "nothing to stop"; fi
 
+status: ## Health of each part (Redis mode too), then messages, latency, lock waits, generic replies, 503s, uploads from every /metrics
+	@$(PY) deploy/stack.py status
+
 interactive: setup train ## rasa interactive against the action server (to write new stories)
 	$(PY) deploy/interactive.py $(ARGS)
 
@@ -82,7 +88,7 @@ test-stories: train ## rasa test on the test stories, failing on any prediction 
 	$(RASA) test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors \
 		--out results/stories --quiet
 
-pytest: setup browser-deps train ## Every pytest suite: engine, actions, stores, integration, browser
+pytest: setup browser-deps monitoring-deps train ## Every pytest suite: engine, actions, stores, integration, browser
 	$(PY) -m pytest -ra
 
 test: setup browser-deps lint validate train test-stories pytest ## Set up what is missing, then run every test

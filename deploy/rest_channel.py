@@ -36,9 +36,11 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, ResponseStream
 
+from deploy.replica_metrics import MessageObservation
 from redis_stores._redis import RedisConnector, redis_url_from
+from redis_stores.metrics import conversation_hash
 from redis_stores.tracker_store import TrackerStoreUnavailable, watching_saves
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class ReplyLedger:
     """Which messages a conversation has processed, and what the bot answered to them."""
 
     def __init__(self, url: str, reply_ttl_seconds: int, wait_seconds: float) -> None:
-        self.redis = RedisConnector(url, {"release": _RELEASE})
+        self.redis = RedisConnector(url, {"release": _RELEASE}, store="replies")
         self.reply_ttl_seconds = reply_ttl_seconds
         self.wait_seconds = wait_seconds
 
@@ -111,14 +113,19 @@ class ReplyLedger:
         try:
             await self.redis.client().set(key, json.dumps(replies), ex=self.reply_ttl_seconds)
         except Exception:
-            logger.exception("could not keep the replies of %s (a retry waits, then 503)", key)
+            logger.exception(
+                "could not keep the replies of %s (a retry waits, then 503)",
+                conversation_hash(key),
+            )
 
     async def release(self, key: str, claim: str) -> None:
         """Processing failed: let a retry process the message."""
         try:
             await self.redis.run("release", [key], [claim])
         except Exception:
-            logger.exception("could not release %s (it expires in %s s)", key, CLAIM_SECONDS)
+            logger.exception(
+                "could not release %s (it expires in %s s)", conversation_hash(key), CLAIM_SECONDS
+            )
 
 
 class TeeOutputChannel(CollectingOutputChannel):
@@ -185,6 +192,27 @@ class FailFastRestInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> Any:
+            observation = MessageObservation.start()
+            try:
+                answer = await process_message(request, observation)
+            except BaseException:
+                observation.finish("unavailable")
+                raise
+            if isinstance(answer, ResponseStream):  # finished when its last line is written
+                write = answer.streaming_fn
+
+                async def write_then_finish(resp: Any) -> None:
+                    try:
+                        await write(resp)
+                    finally:
+                        observation.finish()
+
+                answer.streaming_fn = write_then_finish
+            else:
+                observation.finish(observation.outcome if answer.status == 200 else "unavailable")
+            return answer
+
+        async def process_message(request: Request, observation: MessageObservation) -> Any:
             sender_id = await self._extract_sender(request)
             text = self._extract_message(request)
             metadata = self.get_metadata(request)
@@ -192,6 +220,7 @@ class FailFastRestInput(RestInput):
             message_id = metadata.get("message_id") if isinstance(metadata, dict) else None
             if not isinstance(message_id, str) or not MESSAGE_ID_PATTERN.match(message_id):
                 message_id = None
+            observation.identify(sender_id, message_id)
 
             key = claim = None
             if message_id and sender_id:
@@ -199,10 +228,13 @@ class FailFastRestInput(RestInput):
                 try:
                     claim, replies = await self.ledger.claim_or_replies(key)
                 except Unavailable:
-                    logger.exception("exactly-once check of %s failed", key)
+                    logger.exception("exactly-once check of %s failed", observation.describe())
                     return unavailable()
                 if replies is not None:
-                    logger.info("repeat of %s answered from the first processing", key)
+                    logger.info(
+                        "repeat of %s answered from the first processing", observation.describe()
+                    )
+                    observation.outcome = "duplicate"
                     return _stream_list(replies) if stream else response.json(replies)
 
             collector = TeeOutputChannel()
@@ -215,12 +247,14 @@ class FailFastRestInput(RestInput):
             )
 
             async def failed() -> HTTPResponse:
-                logger.exception("message of %s could not be processed", sender_id)
+                logger.exception("message of %s could not be processed", observation.describe())
+                observation.outcome = "unavailable"
                 if key and claim:
                     await self.ledger.release(key, claim)
                 return unavailable()
 
             async def succeeded() -> None:
+                observation.outcome = "ok"
                 if key and claim:
                     await self.ledger.store(key, collector.messages)
 
@@ -228,7 +262,9 @@ class FailFastRestInput(RestInput):
                 with watching_saves() as failed_saves:
                     await on_new_message(message)
                 if failed_saves:
-                    raise TurnNotStored(f"turn of {sender_id} not stored: {failed_saves[0]}")
+                    raise TurnNotStored(
+                        f"turn of {observation.describe()} not stored: {failed_saves[0]}"
+                    )
 
             if not stream:
                 try:

@@ -191,6 +191,15 @@ def _redis_factory():  # noqa: ANN202 - the module redis_stores._redis
     return factory
 
 
+def _metrics_status():  # noqa: ANN202 - the module deploy.metrics_status
+    """The figures read from every part's /metrics (imported late, like the factory)."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    import deploy.metrics_status as metrics_status  # noqa: PLC0415
+
+    return metrics_status
+
+
 def configured_redis_url() -> str | None:
     """REDIS_SENTINELS / REDIS_CLUSTER_NODES (as one URL) or REDIS_URL; None: decide at `up`."""
     if any(os.environ.get(name, "").strip() for name in EXTERNAL_REDIS_VARIABLES):
@@ -333,6 +342,7 @@ redirect_stderr=true
 stdout_logfile={log_dir}/{name}.log
 stdout_logfile_maxbytes=20MB
 stdout_logfile_backups=2
+environment=TPR_REPLICA="{name}"
 """
 
 
@@ -695,8 +705,21 @@ def status(config: StackConfig, as_json: bool) -> int:
             "detail": detail,
         }
     healthy = all(part["healthy"] for part in parts.values())
+    figures = _metrics_status().read_figures(
+        state.replica_urls, state.action_url, Path(state.var_dir) / "run"
+    )
     if as_json:
-        print(json.dumps({"running": True, "healthy": healthy, **asdict(state), "parts": parts}))
+        print(
+            json.dumps(
+                {
+                    "running": True,
+                    "healthy": healthy,
+                    **asdict(state),
+                    "parts": parts,
+                    "figures": asdict(figures),
+                }
+            )
+        )
     else:
         redis_in_use = describe_redis(state.redis_url)
         print(f"stack in {state.var_dir}: web {state.web_url}, Redis {redis_in_use}")
@@ -704,6 +727,7 @@ def status(config: StackConfig, as_json: bool) -> int:
         for name, part in parts.items():
             mark = "ok  " if part["healthy"] else "FAIL"
             print(f"  {mark} {name:<8} pid {part['pid']!s:<8} {part['detail']}")
+        print("\n".join(figures.lines()))
     return 0 if healthy else 1
 
 

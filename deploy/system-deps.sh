@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the stack needs, only when they are missing.
-# Usage: deploy/system-deps.sh nginx|chromium ...
+# Usage: deploy/system-deps.sh nginx|chromium|prometheus ...
 set -euo pipefail
 
 binary_for() {
   case "$1" in
     nginx) echo /usr/sbin/nginx ;;
     chromium) echo /usr/bin/chromium ;;
+    prometheus) echo /usr/bin/promtool ;;
     *) echo "unknown package $1" >&2; exit 2 ;;
   esac
 }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ import redis.sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+
+from redis_stores.metrics import REDIS_ERRORS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SENTINEL_SCHEME = "redis+sentinel"
@@ -297,6 +300,75 @@ def redis_answers(url: str, timeout: float = 2.0) -> bool:
         client.close()
 
 
+# What counts as a failed Redis call (a NoScriptError is the normal EVALSHA -> EVAL path).
+_CALL_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+
+
+def _failed_call(error: BaseException) -> bool:
+    return isinstance(error, _CALL_ERRORS) and not isinstance(error, NoScriptError)
+
+
+class CountedClient:
+    """A redis-py client (or pipeline) whose failed calls count in `tpr_redis_errors_total`
+    under the store's label: every store reaches Redis through the factory, so every failed
+    call is counted here once, whatever the mode and whichever command. Attribute access is
+    passed through; calls, awaitables and pipelines are watched."""
+
+    __slots__ = ("_target", "_store")
+
+    def __init__(self, target: Any, store: str) -> None:
+        self._target = target
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value) or inspect.isclass(value):
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except BaseException as error:
+                self._count(error)
+                raise
+            if result is self._target:  # pipeline commands chain
+                return self
+            if inspect.isawaitable(result):
+                return self._watch(result)
+            if name == "pipeline":
+                return CountedClient(result, self._store)
+            return result
+
+        return call
+
+    def _count(self, error: BaseException) -> None:
+        if _failed_call(error):
+            REDIS_ERRORS.labels(store=self._store).inc()
+
+    async def _watch(self, awaitable: Any) -> Any:
+        try:
+            result = await awaitable
+        except BaseException as error:
+            self._count(error)
+            raise
+        return self if result is self._target else result
+
+    # `async with client.pipeline() as pipe` / `with client.pipeline() as pipe`
+    async def __aenter__(self) -> CountedClient:
+        await self._target.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._target.__aexit__(*exc)
+
+    def __enter__(self) -> CountedClient:
+        self._target.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._target.__exit__(*exc)
+
+
 class RedisConnector:
     """Per-event-loop redis.asyncio clients (a connection belongs to the loop that opened
     it), a lazily created blocking client for Rasa's synchronous APIs, and named Lua scripts
@@ -305,6 +377,7 @@ class RedisConnector:
 
     `url` is anything `redis_url_from` returns; `durable` writes (`run_durable`) wait for
     REDIS_MIN_REPLICAS_ACK replicas (or `min_replicas_ack`) on the same connection.
+    `store` labels this connector's failed calls in `tpr_redis_errors_total`.
     """
 
     def __init__(
@@ -315,8 +388,10 @@ class RedisConnector:
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
         min_replicas_ack: int | None = None,
         wait_ms: int | None = None,
+        store: str = "other",
     ) -> None:
         self.url = url
+        self.store = store
         self.target = RedisTarget.parse(url)
         self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout
@@ -341,7 +416,7 @@ class RedisConnector:
         if entry is None or entry[0] is not loop:
             self._loops = {k: v for k, v in self._loops.items() if not v[0].is_closed()}
             client = create_async_client(self.target, self.socket_timeout, self.connect_timeout)
-            entry = (loop, client)
+            entry = (loop, CountedClient(client, self.store))
             self._loops[id(loop)] = entry
         return entry[1]
 
@@ -370,6 +445,7 @@ class RedisConnector:
 
         result, acked = await self.pipeline(queue)
         if int(acked) < self.min_replicas_ack:
+            REDIS_ERRORS.labels(store=self.store).inc()
             raise NotReplicated(int(acked), self.min_replicas_ack, self.wait_ms, result)
         return result
 
@@ -393,7 +469,10 @@ class RedisConnector:
 
     def sync_client(self) -> Any:
         if self._sync is None:
-            self._sync = create_sync_client(self.target, self.socket_timeout, self.connect_timeout)
+            self._sync = CountedClient(
+                create_sync_client(self.target, self.socket_timeout, self.connect_timeout),
+                self.store,
+            )
         return self._sync
 
     def run_sync(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:

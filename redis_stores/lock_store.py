@@ -37,6 +37,7 @@ from rasa.core.lock_store import LockError, LockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from redis_stores._redis import RedisConnector, redis_url_from
+from redis_stores.metrics import LOCK_WAIT, conversation_hash
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class AtomicRedisLockStore(LockStore):
         self.key_prefix = str(kwargs.get("key_prefix", key_prefix))
         timeout = socket_timeout or kwargs.get("socket_timeout")
         options = {"socket_timeout": float(timeout)} if timeout else {}
-        self._redis = RedisConnector(self.url, _SCRIPTS, **options)
+        self._redis = RedisConnector(self.url, _SCRIPTS, store="lock", **options)
         # Releases that failed (Redis down) and are retried until the ticket would expire.
         self._pending: set[asyncio.Task] = set()
         super().__init__()
@@ -243,7 +244,8 @@ class AtomicRedisLockStore(LockStore):
                 return
             if state == -1:
                 raise LockError(
-                    f"Ticket for conversation '{conversation_id}' expired while waiting."
+                    f"Ticket for conversation {conversation_hash(conversation_id)} expired "
+                    "while waiting."
                 )
             # Woken at once by the releaser; otherwise re-check (and renew) after a while.
             await self._redis.client().blpop([wake_key], timeout=poll_seconds)
@@ -260,12 +262,16 @@ class AtomicRedisLockStore(LockStore):
         Rasa calls `lock(sender_id)`; the lifetime then comes from LOCK_LIFETIME_SECONDS.
         """
         lifetime = self.lock_lifetime if lock_lifetime is None else float(lock_lifetime)
+        started = time.perf_counter()
         ticket = await self.issue(conversation_id, lifetime)
         renewer: asyncio.Task | None = None
         try:
-            await self.wait_for_turn(
-                conversation_id, ticket, lifetime, min(wait_time_in_seconds, POLL_SECONDS)
-            )
+            try:
+                await self.wait_for_turn(
+                    conversation_id, ticket, lifetime, min(wait_time_in_seconds, POLL_SECONDS)
+                )
+            finally:
+                LOCK_WAIT.observe(time.perf_counter() - started)
             renewer = asyncio.create_task(self._renew(conversation_id, ticket, lifetime))
             number = int(ticket.split(":", 1)[0])
             yield TicketLock(conversation_id, deque([Ticket(number, time.time() + lifetime)]))
@@ -281,11 +287,14 @@ class AtomicRedisLockStore(LockStore):
             try:
                 if await self.poll(conversation_id, ticket, lifetime) != 1:
                     logger.warning(
-                        "Lock for conversation '%s' was lost (ticket expired).", conversation_id
+                        "Lock for conversation %s was lost (ticket expired).",
+                        conversation_hash(conversation_id),
                     )
                     return
             except Exception as error:  # noqa: BLE001 - Redis down: try again later
-                logger.warning("Could not renew lock for '%s': %s", conversation_id, error)
+                logger.warning(
+                    "Could not renew lock for %s: %s", conversation_hash(conversation_id), error
+                )
 
     async def _release_or_retry(self, conversation_id: str, ticket: str, lifetime: float) -> None:
         try:
@@ -293,8 +302,8 @@ class AtomicRedisLockStore(LockStore):
             return
         except Exception as error:  # noqa: BLE001 - never mask the turn's own outcome
             logger.warning(
-                "Could not release lock for '%s' (%s); retrying in the background.",
-                conversation_id,
+                "Could not release lock for %s (%s); retrying in the background.",
+                conversation_hash(conversation_id),
                 error,
             )
         task = asyncio.get_running_loop().create_task(

@@ -44,6 +44,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from redis.exceptions import RedisError
 
 from redis_stores._redis import NotReplicated, RedisConnector, redis_url_from
+from redis_stores.metrics import conversation_hash, note_loaded, note_saved
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         self.retention_seconds = int(retention_seconds)
         self.key_prefix = key_prefix
         options = {"socket_timeout": float(socket_timeout)} if socket_timeout else {}
-        self._redis = RedisConnector(self.url, _SCRIPTS, **options)
+        self._redis = RedisConnector(self.url, _SCRIPTS, store="tracker", **options)
         super().__init__(domain, event_broker, **kwargs)
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -258,6 +259,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
                 if isinstance(error, (RedisError, OSError)):
                     raise TrackerStoreUnavailable(f"tracker store: {error}") from error
                 raise
+            note_saved(tracker, new_events)
         setattr(tracker, _STORED_MARK, events[-1] if events else _NOTHING_STORED)
 
     async def _append(self, sender_id: str, new_events: Sequence[Event]) -> None:
@@ -273,9 +275,13 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
                 await self._redis.run("undo", keys[:2], [token])
             except Exception as undo_error:  # noqa: BLE001 - report the first failure
                 logger.error(
-                    "Could not undo the unconfirmed save of '%s': %s", sender_id, undo_error
+                    "Could not undo the unconfirmed save of %s: %s",
+                    conversation_hash(sender_id),
+                    undo_error,
                 )
-            logger.error("Save of '%s' not acknowledged (%s): undone.", sender_id, error)
+            logger.error(
+                "Save of %s not acknowledged (%s): undone.", conversation_hash(sender_id), error
+            )
             raise
 
     @staticmethod
@@ -330,6 +336,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         reply = await self._run("load", self._keys(sender_id), [scope])
         if not reply:
             logger.debug("Could not find tracker for conversation ID '%s'.", sender_id)
+            note_loaded(None)
             return None
         events = [
             event for event in (_event_from_json(raw) for raw in reply[1:]) if event is not None
@@ -337,6 +344,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         tracker = self.init_tracker(sender_id)
         tracker.recreate_from_dialogue(Dialogue(sender_id, events))
         setattr(tracker, _STORED_MARK, tracker.events[-1] if tracker.events else _NOTHING_STORED)
+        note_loaded(tracker)
         return tracker
 
     async def exists(self, conversation_id: str) -> bool:

@@ -24,6 +24,7 @@ from actions.conversation import messages as msg
 from actions.conversation.answer_matching import match_state, reselection
 from actions.conversation.dataset_action import DatasetAction
 from actions.conversation.form_validation import LatestMessage, not_offered_text
+from actions.service.metrics import COMPUTE_SECONDS, timed
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,8 @@ class ActionTprSubmit(Action):
         dispatcher.utter_message(text="Calculating...")
         loop = asyncio.get_running_loop()
         try:
-            computed = await loop.run_in_executor(None, _compute, dataset, state, level, age)
+            with timed(COMPUTE_SECONDS):
+                computed = await loop.run_in_executor(None, _compute, dataset, state, level, age)
         except TPRDataError as error:
             dispatcher.utter_message(text=f"I couldn't calculate this selection: {error}")
             return []

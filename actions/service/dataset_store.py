@@ -96,8 +96,8 @@ class _LoopClients(RedisConnector):
     """The stores' connector: the shared factory's per-event-loop clients (any Redis mode),
     under the names this module used before (`get()`, `pipeline(queue, transaction=)`)."""
 
-    def __init__(self, url: str, socket_timeout: float) -> None:
-        super().__init__(redis_url_from(url), _SCRIPTS, socket_timeout=socket_timeout)
+    def __init__(self, url: str, socket_timeout: float, store: str) -> None:
+        super().__init__(redis_url_from(url), _SCRIPTS, socket_timeout=socket_timeout, store=store)
 
     def get(self) -> Any:
         return self.client()
@@ -137,7 +137,7 @@ class DatasetStore:
         self.cache_size = cache_size
         self.key_prefix = key_prefix
         self._decode = decode
-        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS)
+        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS, "datasets")
         self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
 
     @classmethod
@@ -266,7 +266,7 @@ class ResultFileStore:
     ) -> None:
         self.ttl_seconds = ttl_seconds
         self.key_prefix = key_prefix
-        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS)
+        self._clients = _LoopClients(redis_url, SOCKET_TIMEOUT_SECONDS, "results")
 
     @classmethod
     def from_env(cls) -> ResultFileStore:

@@ -13,6 +13,7 @@ from sanic import Request, Sanic, response
 from sanic.exceptions import MethodNotSupported, NotFound
 from sanic.response import HTTPResponse
 
+from actions.service.metrics import serve_metrics
 from actions.service.tus import answer_tus_options, tus_blueprint
 from actions.service.web_api import api_blueprint, configure_app
 
@@ -24,6 +25,8 @@ def create_action_server_app() -> Sanic:
     app = create_app("actions", cors_origins="*")
     app.blueprint(api_blueprint)
     app.blueprint(tus_blueprint)
+    # Prometheus scrapes the action server's own port; nginx never routes /metrics.
+    app.add_route(serve_metrics, "/metrics", methods=["GET"], name="tpr_metrics")
     app.listener("before_server_start")(put_tus_options_first)
     app.error_handler.add(NotFound, route_not_found)
     app.error_handler.add(MethodNotSupported, method_not_allowed)

@@ -35,6 +35,7 @@ from sanic import Blueprint, Request, response
 from sanic.response import HTTPResponse
 
 from actions.service import web_api
+from actions.service.metrics import count_upload
 from actions.service.upload_checks import MB, UploadLimits, human_size, too_large_message
 from redis_stores._redis import RedisConnector, redis_url_from
 
@@ -118,7 +119,7 @@ class TusStore:
 
     def __init__(self, redis_url: str | None = None, prefix: str = "tpr:tus:") -> None:
         self.prefix = prefix
-        self.redis = RedisConnector(redis_url_from(redis_url), _SCRIPTS)
+        self.redis = RedisConnector(redis_url_from(redis_url), _SCRIPTS, store="tus")
 
     def meta_key(self, upload_id: str) -> str:
         return f"{self.prefix}{{{upload_id}}}:meta"
@@ -305,6 +306,7 @@ async def tus_create(request: Request) -> HTTPResponse:
     if not web_api.SENDER_PATTERN.match(sender):
         return tus_error("The upload is missing a valid conversation id (sender).", 400)
     if length > limits.max_bytes:
+        count_upload(413)  # refused before any byte is sent
         return tus_error(too_large_message(limits.max_bytes), 413)
     filename = metadata.get("filename", "")[:255]
     try:
@@ -508,6 +510,7 @@ async def finished_answer(upload_id: str) -> tuple[int, dict[str, Any]] | None:
             return None
         status, body = await web_api.handle_uploaded_file(meta["sender"], data, meta["filename"])
         del data
+        count_upload(status)  # once: later requests read the stored answer
         if status == 503:  # storage failed: leave the bytes for a retry
             await store.release(upload_id)
             return status, body

@@ -22,6 +22,7 @@ from sanic.headers import parse_content_header
 from sanic.request import parse_multipart_form
 from sanic.response import HTTPResponse
 
+from actions.service.metrics import PARSE_SECONDS, count_upload, timed
 from actions.service.upload_checks import (
     UploadLimits,
     UploadRejected,
@@ -107,9 +108,10 @@ async def run_parse(data: bytes, filename: str) -> tuple[str, Any, Any]:
     loop = asyncio.get_running_loop()
     timeout = float(os.environ.get("UPLOAD_PARSE_TIMEOUT", 600)) - 30
     try:
-        return await asyncio.wait_for(
-            loop.run_in_executor(parse_pool(), parse_upload, data, filename), timeout
-        )
+        with timed(PARSE_SECONDS):
+            return await asyncio.wait_for(
+                loop.run_in_executor(parse_pool(), parse_upload, data, filename), timeout
+            )
     except asyncio.TimeoutError:
         logger.error("parsing %s took over %.0f s; worker stopped", filename, timeout)
         kill_pool()
@@ -185,7 +187,14 @@ def extract_file(request: Request, body: bytes) -> tuple[bytes, str]:
 
 @api_blueprint.post("/upload", stream=True)
 async def upload(request: Request) -> HTTPResponse:
-    """Checks, parses in a worker, stores the dataset for the sender, returns the summary."""
+    """Checks, parses in a worker, stores the dataset for the sender, returns the summary.
+    Every answer counts as one finished upload (`tpr_uploads_total`)."""
+    answer = await _upload(request)
+    count_upload(answer.status)
+    return answer
+
+
+async def _upload(request: Request) -> HTTPResponse:
     sender = request.args.get("sender", "")
     if not SENDER_PATTERN.match(sender):
         return error("The upload is missing a valid conversation id (sender).", 400)
