@@ -392,6 +392,7 @@ class RedisConnector:
     ) -> None:
         self.url = url
         self.store = store
+        REDIS_ERRORS.labels(store=store)  # the series exists (at 0) before any error
         self.target = RedisTarget.parse(url)
         self.socket_timeout = socket_timeout
         self.connect_timeout = connect_timeout

@@ -10,7 +10,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
+
+# No `_created` series: they double the exposition and no figure or alert uses them.
+disable_created_metrics()
 
 REDIS_ERRORS = Counter(
     "tpr_redis_errors",
