@@ -333,10 +333,10 @@ class CountedClient:
                 raise
             if result is self._target:  # pipeline commands chain
                 return self
+            if name == "pipeline":  # (an asyncio Pipeline is itself awaitable)
+                return CountedClient(result, self._store)
             if inspect.isawaitable(result):
                 return self._watch(result)
-            if name == "pipeline":
-                return CountedClient(result, self._store)
             return result
 
         return call
