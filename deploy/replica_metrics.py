@@ -77,20 +77,32 @@ def _configure_turn_logger() -> None:
 
 
 def is_generic(record: TurnRecord) -> bool:
-    """A reply that ignored where the conversation stands.
+    """A reply that ignored where the conversation stands (interfaces.md):
 
     - a default fallback ran; or
-    - the turn ended with a form active (a question pending) but the form was not the last
-      action to run: the bot's last reply is not the form asking its pending question (the
-      form asks each time it runs and stays active; a navigation action or the contextual
-      reply hand back to the form, which then asks).
+    - a question is pending after the turn (a form active, or `requested_slot` set) but the
+      form was not the last action to run: the form asks its question each time it runs, so
+      the analyst's last reply was something else (navigation actions and the contextual
+      reply hand back to the form, which then asks); or
+    - the form was active before the turn and was left by a response (`utter_*`) or one of
+      Rasa's own actions (e.g. a rule's `action_deactivate_loop`) rather than by the form
+      completing or by one of our actions that say what happens next (cancel, restart).
     """
     if DEFAULT_FALLBACK_ACTIONS.intersection(record.actions):
         return True
-    if record.active_loop_after is None:
-        return False
     ran = [name for name in record.actions if name != "action_listen"]
-    return not ran or ran[-1] != record.active_loop_after
+    last = ran[-1] if ran else None
+    if record.active_loop_after is not None or record.requested_slot_after is not None:
+        return last is None or last != record.active_loop_after
+    if record.active_loop_before is not None:
+        return last is None or last.startswith("utter_") or last in _rasa_default_actions()
+    return False
+
+
+def _rasa_default_actions() -> frozenset[str]:
+    from rasa.shared.core.constants import DEFAULT_ACTION_NAMES  # noqa: PLC0415
+
+    return frozenset(DEFAULT_ACTION_NAMES)
 
 
 def turn_line(

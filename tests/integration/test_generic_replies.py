@@ -1,7 +1,7 @@
 """`tpr_generic_replies_total` means what it says (issue 13).
 
 - It rises: a small model is trained here from the project's data with two deliberate
-  breaks: the "status" rule answers with a canned line and never hands back to the form, and
+  breaks: inside the form "status" answers a canned line and drops the form, and
   RulePolicy's core fallback is Rasa's default fallback again (no rule for nlu_fallback).
   A 1-replica stack serves that model; each broken reply counts once, the good ones do not.
 - It stays 0: every test story's flow (tests/stories/) is replayed through nginx on the shared
@@ -59,11 +59,27 @@ def broken_project(directory: Path) -> Path:
             policy["core_fallback_action_name"] = "action_default_fallback"
     (directory / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
-    navigation = directory / "data" / "rules" / "navigation.yml"
-    text = navigation.read_text()
-    assert "      - action: action_status\n" in text
-    navigation.write_text(
-        text.replace("      - action: action_status\n", "      - action: utter_broken_status\n")
+    # Inside the form, "status" gets a canned line and the form is dropped (Rasa's
+    # documented interruption pattern): the pending question is never asked again.
+    (directory / "data" / "rules" / "broken.yml").write_text(
+        yaml.safe_dump(
+            {
+                "version": "3.1",
+                "rules": [
+                    {
+                        "rule": "Broken: status inside the form drops the form",
+                        "condition": [{"active_loop": "tpr_form"}],
+                        "steps": [
+                            {"intent": "status"},
+                            {"action": "utter_broken_status"},
+                            {"action": "action_deactivate_loop"},
+                            {"active_loop": None},
+                        ],
+                    }
+                ],
+            },
+            sort_keys=False,
+        )
     )
     smalltalk = directory / "data" / "rules" / "smalltalk.yml"
     text = smalltalk.read_text()
@@ -133,7 +149,7 @@ def test_generic_replies_rise_with_a_broken_rule_and_a_default_fallback(
     replies = send(web, in_form, "/status")  # the broken rule: a canned line, no question
     assert [m.get("text") for m in replies] == [CANNED]
     assert generic_total(broken_stack) == 1
-    send(web, in_form, "yes")  # still an answer to the pending question: not generic
+    send(web, in_form, "/cancel")  # outside the form now: our own action answers
     assert generic_total(broken_stack) == 1
 
     outside = f"broken-fallback-{uuid.uuid4().hex[:8]}"
