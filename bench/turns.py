@@ -13,10 +13,14 @@ After measuring (e), (f) and (g), the Redis primary (for (g): one cluster primar
 SIGKILLed under 10 live conversations: printed are the seconds from the kill to the first
 answered turn, and how many acknowledged turns (HTTP 200) are missing from the trackers.
 
+(h) vs (i): metrics and JSON turn logs off (TPR_OBSERVABILITY=off) against on, 1 replica each
+    on our Redis stores; both stacks run at once and the rounds alternate between them, so
+    the machine's load drifts equally over both. Target: p50 and p95 of (i) <= 1.05 x (h).
+
 Every set-up goes through nginx and runs the analysts' workflow (upload message, state,
 confirm, level, age group) in every conversation. Target: p50 and p95 of (b) <= 1.2 x (a).
 
-    .venv/bin/python bench/turns.py [--concurrency 20] [--rounds 3] [--only a,b,c,d,e,f,g]
+    .venv/bin/python bench/turns.py [--concurrency 20] [--rounds 3] [--only a,b,c,d,e,f,g,hi]
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from tests.integration.stack import (  # noqa: E402
 from tests.integration.test_redis_failover import run_failover  # noqa: E402
 
 TARGET_RATIO = 1.2
+OBSERVABILITY_TARGET_RATIO = 1.05
 HA_TARGET_RATIO = 1.3
 
 
@@ -86,13 +91,57 @@ def workflow(stack: RunningStack, sender: str, dataset_id: str) -> tuple[list[fl
     return times, errors
 
 
-def measure(name: str, stack: RunningStack, concurrency: int, rounds: int) -> Latencies:
-    result = Latencies(name)
-    # Warm-up: one workflow per replica, so first-call costs are not measured.
+def warm_up(stack: RunningStack) -> None:
+    """One workflow per replica, so first-call costs are not measured."""
     warm = [f"bench-warm-{uuid.uuid4().hex[:8]}-{i}" for i in range(len(stack.replica_urls))]
     warm_ids = save_datasets(stack.redis_url, warm)
     with ThreadPoolExecutor(len(warm)) as pool:
         list(pool.map(lambda s: workflow(stack, s, warm_ids[s]), warm))
+
+
+def one_round(stack: RunningStack, concurrency: int, result: Latencies) -> None:
+    senders = [f"bench-turns-{uuid.uuid4().hex[:8]}-{i}" for i in range(concurrency)]
+    ids = save_datasets(stack.redis_url, senders)
+    with ThreadPoolExecutor(concurrency) as pool:
+        jobs = [pool.submit(workflow, stack, s, ids[s]) for s in senders]
+        for times, errors in (job.result() for job in jobs):
+            result.seconds.extend(times)
+            result.errors += errors
+
+
+def measure_observability(
+    tmp: Path, redis_url: str, concurrency: int, rounds: int
+) -> tuple[Latencies, Latencies]:
+    """(h) off and (i) on, both stacks up at once, rounds alternating (off, on, on, off, ...)."""
+    off, on = (
+        Latencies("(h) 1 replica, metrics+logs off"),
+        Latencies("(i) 1 replica, metrics+logs on"),
+    )
+    stacks = {}
+    try:
+        for key, flag in (("off", "off"), ("on", "on")):
+            print(f"starting metrics+logs {key} ...", flush=True)
+            stacks[key] = start_stack(
+                tmp / f"stack-observability-{key}",
+                replicas=1,
+                redis_url=redis_url,
+                env={"TPR_OBSERVABILITY": flag},
+            )
+        for stack in stacks.values():
+            warm_up(stack)
+        for index in range(rounds):
+            order = [("off", off), ("on", on)] if index % 2 == 0 else [("on", on), ("off", off)]
+            for key, result in order:
+                one_round(stacks[key], concurrency, result)
+    finally:
+        for stack in stacks.values():
+            stack.down()
+    return off, on
+
+
+def measure(name: str, stack: RunningStack, concurrency: int, rounds: int) -> Latencies:
+    result = Latencies(name)
+    warm_up(stack)
     for _ in range(rounds):
         senders = [f"bench-turns-{uuid.uuid4().hex[:8]}-{i}" for i in range(concurrency)]
         ids = save_datasets(stack.redis_url, senders)
@@ -158,7 +207,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="workflows per conversation slot")
     parser.add_argument(
-        "--only", default="a,b,c,d,e,f,g", help="set-ups to run (a and d are baselines)"
+        "--only",
+        default="a,b,c,d,e,f,g,hi",
+        help="set-ups to run (a and d are baselines; hi: metrics+logs off vs on)",
     )
     args = parser.parse_args()
 
@@ -178,7 +229,10 @@ def main() -> int:
             ("(f) 1 replica, Sentinel, WAIT 1", 1, None, "sentinel-wait"),
             ("(g) 1 replica, Cluster 3 primaries", 1, None, "cluster"),
         ]
-        wanted = {f"({key.strip()})" for key in args.only.split(",")} | {"(a)"}
+        keys = {key.strip() for key in args.only.split(",")}
+        wanted = {f"({key})" for key in keys}
+        if wanted & {"(b)", "(c)"}:
+            wanted.add("(a)")  # their baseline
         setups = [setup for setup in setups if setup[0].split()[0] in wanted]
         for index, (name, replicas, endpoints, mode) in enumerate(setups):
             print(f"starting {name} ...", flush=True)
@@ -209,9 +263,31 @@ def main() -> int:
             finally:
                 if topology is not None:
                     topology.stop()
+        observability = (
+            measure_observability(Path(tmp), redis.url, args.concurrency, args.rounds)
+            if "hi" in keys
+            else None
+        )
     finally:
         redis.stop()
 
+    if observability:
+        off, on = observability
+        p50, p95 = on.p50 / off.p50, on.p95 / off.p95
+        met = p50 <= OBSERVABILITY_TARGET_RATIO and p95 <= OBSERVABILITY_TARGET_RATIO
+        print(f"\nmetrics + JSON turn logs, {args.concurrency} concurrent conversations, via nginx")
+        print(f"{'set-up':<38}{'turns':>6}{'errors':>7}{'p50 ms':>8}{'p95 ms':>8}")
+        for r in (off, on):
+            print(
+                f"{r.setup:<38}{len(r.seconds):>6}{r.errors:>7}{r.p50 * 1000:>8.0f}"
+                f"{r.p95 * 1000:>8.0f}"
+            )
+        print(
+            f"(i) on vs (h) off: p50 x{p50:.3f}, p95 x{p95:.3f} "
+            f"(target <= {OBSERVABILITY_TARGET_RATIO}: {'met' if met else 'NOT met'})"
+        )
+    if not results:
+        return 0
     floor = results[0]
     print(f"\nturn latency, {args.concurrency} concurrent conversations, via nginx")
     print(
