@@ -61,7 +61,9 @@ class BoundaryFileError(TPRDataError):
 def boundary_kind(data: bytes) -> str | None:
     """`geojson`, `gpkg` or `shp.zip` from the content; None when it is none of them.
 
-    A zip is a shapefile only when it holds shapefile parts (an xlsx is a zip too).
+    A zip is a shapefile when it holds shapefile parts, even incomplete ones (so that a zip
+    without its .dbf is told so) and is not an xlsx; GeoJSON is JSON text opening with `{`
+    (no CSV does); a GeoPackage is an SQLite file.
     """
     if data.startswith(GEOPACKAGE_MAGIC):
         return "gpkg"
@@ -71,13 +73,10 @@ def boundary_kind(data: bytes) -> str | None:
                 names = [entry.filename.lower() for entry in archive.infolist()]
         except (zipfile.BadZipFile, ValueError, OSError):
             return None
-        if any(name.endswith(SHAPEFILE_PARTS) for name in names):
-            return "shp.zip"
-        return None
+        shapefile = any(name.endswith(SHAPEFILE_PARTS) for name in names)
+        return "shp.zip" if shapefile and "xl/workbook.xml" not in names else None
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"{") and b'"type"' in data[:1_000_000]:
-        return "geojson"
-    return None
+    return "geojson" if head.startswith(b"{") else None
 
 
 @dataclass
