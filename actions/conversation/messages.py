@@ -323,3 +323,99 @@ def results_text(result: Any) -> str:
 
 def downloads_text(csv_link: str, xlsx_link: str) -> str:
     return f"Download the full ward table: CSV {csv_link} | Excel {xlsx_link}"
+
+
+# --- maps -----------------------------------------------------------------------------------
+
+BOUNDARIES_HOW_TO = (
+    "To draw maps I need your ward boundaries. Download GRID3's Nigeria ward boundaries "
+    "(grid3.gov.ng, 'Nigeria - Ward Boundaries', as GeoJSON or shapefile) or use your state's "
+    "own ward file, then upload it with the same upload button: GeoJSON, a zipped shapefile "
+    "(.shp, .shx, .dbf and .prj in one zip) or a GeoPackage. It needs state, LGA and ward "
+    "name fields (such as statename, lganame, wardname). Then say 'show the map'."
+)
+BOUNDARIES_NOT_AVAILABLE = "I can't open those boundaries. Please upload the boundary file again."
+MAP_NEEDS_DATASET = (
+    "Your ward boundaries are loaded. Now upload the NMEP workbook, and I will match its wards "
+    "to the polygons and draw the maps."
+)
+MAP_NEEDS_STATE = (
+    "Which state should I map? Answer the questions first (say 'start TPR'), then say "
+    "'show the map'."
+)
+MAP_LIST_LIMIT = 8
+
+
+def _named(items: list[str], limit: int = MAP_LIST_LIMIT) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
+def _ward_name(key: tuple[str, str, str], with_state: bool) -> str:
+    state, lga, ward = key
+    return f"{ward} ({lga}, {state})" if with_state else f"{ward} ({lga})"
+
+
+def boundaries_loaded_text(summary: dict[str, Any]) -> str:
+    """The boundary file in one line (no dataset to match yet)."""
+    states = summary.get("states") or []
+    where = f" in {_named(states, 5)}" if states else ""
+    fixed = []
+    if summary.get("repaired"):
+        fixed.append(f"{count(summary['repaired'])} invalid polygon(s) repaired")
+    if summary.get("merged_parts"):
+        fixed.append(f"{count(summary['merged_parts'])} extra part(s) merged into their ward")
+    if summary.get("without_names"):
+        fixed.append(f"{count(summary['without_names'])} polygon(s) without names left out")
+    text = (
+        f"Ward boundaries loaded: {count(summary.get('wards'))} ward polygons in "
+        f"{count(summary.get('lgas'))} LGAs{where} ({summary.get('format', 'file')}, "
+        f"coordinates from {summary.get('declared_crs', 'WGS 84')})."
+    )
+    return text + (" " + "; ".join(fixed) + "." if fixed else "")
+
+
+def match_report_text(report: Any, states: list[str] | None = None) -> str:
+    """The match report (conversation.md "Maps"): wards with a polygon, loose matches with both
+    spellings, data wards without a polygon (named), polygons without data, unmatched LGAs."""
+    counts = report.counts()
+    with_state = len(set(states or [])) > 1
+    where = f" of {states[0]}" if states and len(set(states)) == 1 else ""
+    lines = [
+        f"Match with the boundaries: {count(counts['matched'])} of "
+        f"{count(counts['data_wards'])} wards{where} have a polygon "
+        f"({count(counts['exact'])} exactly, {count(counts['loose'])} loosely)."
+    ]
+    if report.loose_lgas:
+        pairs = [f"{data[1]} = {file[1]}" for data, file, _ in report.loose_lgas]
+        lines.append(f"LGA names matched loosely (data = file): {_named(pairs)}.")
+    if report.loose:
+        pairs = [f"{data[2]} ({data[1]}) = {file[2]}" for data, file, _ in report.loose]
+        lines.append(f"Matched loosely (data = file), please check: {_named(pairs)}.")
+    if report.lgas_unmatched:
+        names = [f"{lga} ({state})" if with_state else lga for state, lga in report.lgas_unmatched]
+        lines.append(f"LGAs with no match in the boundary file: {_named(names)}.")
+    if report.data_without_polygon:
+        names = [_ward_name(k, with_state) for k in report.data_without_polygon]
+        lines.append(f"Data wards without a polygon (left off the maps): {_named(names)}.")
+    if report.polygons_without_data:
+        names = [_ward_name(k, with_state) for k in report.polygons_without_data]
+        lines.append(f"Polygons without data (shown as 'no data'): {_named(names)}.")
+    if len(lines) == 1:
+        lines.append("Every data ward has its polygon and every polygon has data.")
+    return "\n".join(lines)
+
+
+def match_download_text(link: str) -> str:
+    return f"The full match report, ward by ward: CSV {link}"
+
+
+def map_caption(kind: str) -> str:
+    return "Ward TPR map:" if kind == "tpr" else "Reporting completeness by ward:"
+
+
+def geojson_offer_text(link: str) -> str:
+    return (
+        f"Ward table with polygons for QGIS or ArcGIS (GeoJSON, WGS 84): {link}. "
+        "Say 'show the map' for the ward map or 'map the missing data' for reporting."
+    )

@@ -124,6 +124,10 @@ class ActionTprSubmit(Action):
         dispatcher.utter_message(
             text=msg.downloads_text(download_link(csv_token), download_link(xlsx_token))
         )
+        if tracker.get_slot("boundaries_id"):
+            from actions.conversation.maps import geojson_with_results
+
+            await geojson_with_results(dispatcher, tracker, dataset, computed.result)
         dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT)
         return []
 
