@@ -140,9 +140,9 @@ def sample_boundaries(
         spelling = _misspell(original[2])
         gdf.loc[index, "wardname"] = spelling
         traps.misspelt = (original, spelling)  # type: ignore[assignment]
-    extra = gdf[gdf.wardname == EXTRA_WARD].iloc[0]
-    traps.extra = (extra.statename, extra.lganame, EXTRA_WARD)
     gdf["lganame"] = gdf["lganame"].str.upper()
+    extra = gdf[gdf.wardname == EXTRA_WARD].iloc[0]
+    traps.extra = (extra.statename, extra.lganame, EXTRA_WARD)  # as spelt in the file
     if crs:
         gdf = gdf.to_crs(crs)
     return gdf, traps
