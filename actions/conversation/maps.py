@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -172,8 +173,9 @@ class _Selection:
     boundaries: Any
 
 
-class MapAction(Action):
-    """Shared opening of the two map actions: boundaries, dataset and a state to map."""
+class MapAction(Action, ABC):
+    """Shared opening of the two map actions: boundaries, dataset and a state to map
+    (abstract, so rasa-sdk does not register it as an action)."""
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -201,10 +203,11 @@ class MapAction(Action):
             dispatcher.utter_message(text=f"I couldn't draw this map: {error}")
         return _resume(tracker)
 
+    @abstractmethod
     async def draw(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, chosen: _Selection
     ) -> None:
-        raise NotImplementedError
+        """Draw, store and send the map of `chosen`."""
 
 
 def _map_files(chosen: _Selection) -> tuple[Any, Any, bytes, bytes]:
