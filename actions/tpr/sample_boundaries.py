@@ -87,10 +87,12 @@ def ward_polygons(wards: pd.DataFrame, points_per_edge: int = 12, extra: bool = 
                 rows.append((state, lga, ward))
                 geoms.append(_cell(wx, wy, wx + w_w, wy + w_h, points_per_edge))
         if extra and s_index == 0:
+            # One ward-sized polygon in the free LGA slot, named in the first LGA.
             slot = len(lgas)
             lx, ly = sx + (slot % l_cols) * l_w, sy + (slot // l_cols) * l_h
+            w_cols, w_rows = _grid(int((in_state["lga"] == lgas[0]).sum()))
             rows.append((state, lgas[0], EXTRA_WARD))
-            geoms.append(_cell(lx, ly, lx + l_w, ly + l_h, points_per_edge))
+            geoms.append(_cell(lx, ly, lx + l_w / w_cols, ly + l_h / w_rows, points_per_edge))
     frame = pd.DataFrame(rows, columns=["statename", "lganame", "wardname"])
     frame["wardcode"] = [f"W{i:05d}" for i in range(len(frame))]
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326)
