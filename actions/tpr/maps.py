@@ -336,15 +336,19 @@ def result_geojson_bytes(result: TPRResult, boundaries: Boundaries, report: Matc
     a polygon is kept with a null geometry, so the table is complete.
     """
     import geopandas as gpd
+    import shapely
 
     from actions.tpr.export import _written
 
     table = _written(result.wards, escape=False).reset_index(drop=True)
-    exact = boundaries.export_geometry()
     rows = [
         report.pairs.get(key)
         for key in zip(table["state"], table["lga"], table["ward"], strict=True)
     ]
-    geometry = [exact.iloc[row] if row is not None else None for row in rows]
+    matched = [row for row in rows if row is not None]
+    # Only the matched wards' exact geometry is parsed (a national file holds ~8,800).
+    parsed = dict(zip(matched, shapely.from_wkt(boundaries.wards["export_wkt"].iloc[matched]),
+                      strict=True))  # fmt: skip
+    geometry = [parsed[row] if row is not None else None for row in rows]
     frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(geometry, crs=4326), crs=4326)
     return frame.to_json(na="null", drop_id=True, to_wgs84=True).encode("utf-8")

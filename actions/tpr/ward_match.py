@@ -227,10 +227,14 @@ def match_wards(data_wards: pd.DataFrame, polygons: pd.DataFrame) -> MatchReport
 
 
 def data_wards_of(dataset: Any, state: str | None = None) -> pd.DataFrame:
-    """(state, lga, ward) of every ward in the dataset (or in one state), file order."""
-    frame = dataset.frame
-    wards = pd.DataFrame({c: frame[c].astype(object) for c in ("state", "lga", "ward")})
-    wards = wards.dropna().drop_duplicates().reset_index(drop=True)
-    if state is not None:
-        wards = wards[wards["state"].map(name_key) == name_key(state)].reset_index(drop=True)
-    return wards
+    """(state, lga, ward) of every ward of the dataset (or of one state): the same wards, in
+    the same order, as the ward tables of `compute_tpr` (ward ids of a state are contiguous)."""
+    arrays = dataset.arrays
+    rows: list[tuple[str, str, str]] = []
+    for name, (start, end) in arrays.state_bounds.items():
+        if state is not None and name_key(name) != name_key(state):
+            continue
+        ids = arrays.ward_id[start:end]
+        for ward_id in range(int(ids.min()), int(ids.max()) + 1):
+            rows.append((name, str(arrays.ward_lga[ward_id]), str(arrays.ward_name[ward_id])))
+    return pd.DataFrame(rows, columns=["state", "lga", "ward"])
