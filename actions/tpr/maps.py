@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from actions.tpr.boundaries import Boundaries
-from actions.tpr.calc import METHOD_LABELS, Selection, TPRResult, _row_mask, _validate
+from actions.tpr.calc import Selection, TPRResult, _validate
 from actions.tpr.dataset import Dataset
 from actions.tpr.ward_match import MatchReport
 
@@ -253,73 +253,28 @@ def national_tpr_map_png(
 
 
 def ward_completeness(dataset: Dataset, selection: Selection) -> pd.DataFrame:
-    """Per ward of the state: facility-months present in the file (facility level and period
-    of the selection), those reporting for RDT and for microscopy, and the two shares in %.
+    """Per ward of the state: facility-months present in the file (facility level and period of
+    the selection) and the shares reporting for RDT, microscopy and either, in %, as defined in
+    tpr-method.md "Reporting completeness" (`analysis.completeness` by ward)."""
+    from actions.tpr.analysis import completeness
 
-    A facility-month reports for a method when one of its tested cells for that method (any
-    age group) holds a number > 0. Wards without facility-months have blank shares.
-    """
-    selection = _validate(dataset, selection)
-    arrays = dataset.arrays
-    start, end = arrays.state_bounds[selection.state]
-    mask = _row_mask(dataset, selection, start, end)
-    frame = dataset.frame.iloc[start:end]
-    ward_ids = arrays.ward_id[start:end]
-    first_ward = int(ward_ids.min())
-    n_wards = int(ward_ids.max()) - first_ward + 1
-
-    def reports(prefix: str) -> np.ndarray:
-        cells = [
-            frame[f"{prefix}_tested_{age}"].to_numpy(dtype=float, na_value=np.nan)
-            for age in ("u5", "o5", "pw")
-        ]
-        return np.nan_to_num(np.vstack(cells), nan=0.0).max(axis=0) > 0
-
-    month = pd.DataFrame(
-        {
-            "ward": (ward_ids - first_ward)[mask],
-            "facility": arrays.facility_id[start:end][mask],
-            "period": arrays.periodcode[start:end][mask],
-            "rdt": reports("rdt")[mask],
-            "microscopy": reports("micro")[mask],
-        }
-    )
-    # Facility-months: a facility with two rows in one month reports if either row does.
-    month = month.groupby(["ward", "facility", "period"], sort=False).max().reset_index()
-    present = np.bincount(month["ward"], minlength=n_wards)
-    out = {
-        "state": np.full(n_wards, selection.state, dtype=object),
-        "lga": arrays.ward_lga[first_ward : first_ward + n_wards],
-        "ward": arrays.ward_name[first_ward : first_ward + n_wards],
-        "facility_months": present.astype(np.int64),
-    }
-    for method in ("rdt", "microscopy"):
-        reporting = np.bincount(month["ward"], weights=month[method], minlength=n_wards)
-        out[f"{method}_reporting"] = np.rint(reporting).astype(np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"{method}_completeness"] = np.where(
-                present > 0, 100.0 * reporting / np.where(present > 0, present, 1), np.nan
-            )
-    return pd.DataFrame(out)
+    return completeness(dataset, selection, by="ward")
 
 
 def completeness_map_png(
     dataset: Dataset, selection: Selection, boundaries: Boundaries, report: MatchReport
 ) -> bytes:
-    """`map the missing data`: share of facility-months reporting, by ward. The method is the
-    selection's when it is RDT or microscopy; otherwise RDT (the test most facilities use)."""
+    """`map the missing data`: share of facility-months reporting, by ward, for the selection's
+    method when it is RDT or microscopy, otherwise for either test."""
     selection = _validate(dataset, selection)
     table = ward_completeness(dataset, selection)
-    method = "microscopy" if selection.method == "microscopy" else "rdt"
-    label = "microscopy" if method == "microscopy" else "RDT"
+    method = selection.method if selection.method in ("rdt", "microscopy") else "any"
+    label = {"rdt": "RDT", "microscopy": "microscopy", "any": "RDT or microscopy"}[method]
     parts = [selection.state, selection.describe().split(", ")[1]]
     title = f"Reporting completeness ({label}): {', '.join(parts)}"
     if selection.period_from or selection.period_to:
         title += f", {selection.period_from or 'start'} to {selection.period_to or 'end'}"
     note = _unmatched_note(report, {selection.state})
-    if selection.method not in ("rdt", "microscopy"):
-        note = (f"Method in force: {METHOD_LABELS[selection.method]}; the map shows RDT "
-                "reporting. Ask for microscopy to see it. " + note).strip()  # fmt: skip
     figure, _ = draw_ward_map(
         table, f"{method}_completeness", boundaries, report, COMPLETENESS_STYLE, title, note
     )

@@ -355,6 +355,7 @@ def test_completeness_by_ward_by_hand(dataset) -> None:
     assert by_ward[("Fufore", "Bille")].rdt_completeness == 0.0
     assert by_ward[("Fufore", "Bille")].facility_months == 1
     assert by_ward[("Song", "Ngurore")].microscopy_completeness == 0.0
+    assert by_ward[("Song", "Ngurore")].any_completeness == 100.0
 
 
 # --- GeoJSON export --------------------------------------------------------------------
