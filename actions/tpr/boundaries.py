@@ -341,11 +341,11 @@ def read_boundaries(data: bytes, filename: str = "") -> Boundaries:
         table, geometry = table[first].reset_index(drop=True), geometry[first]
 
     export_wkt = shapely.to_wkt(geometry, rounding_precision=EXPORT_DECIMALS, trim=True)
-    draw = shapely.simplify(geometry, DRAW_TOLERANCE_DEG, preserve_topology=True)
+    draw = drawing_geometry(geometry)
     wards = gpd.GeoDataFrame(
         table.assign(export_wkt=export_wkt), geometry=gpd.GeoSeries(draw, crs=4326), crs=4326
     )
-    lgas = lga_outlines(table, geometry)
+    lgas = lga_outlines(table, draw)
     meta = {
         "format": {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp.zip": "shapefile"}[kind],
         "source_name": filename,
@@ -362,9 +362,22 @@ def read_boundaries(data: bytes, filename: str = "") -> Boundaries:
     return Boundaries(wards=wards, lgas=lgas, meta=meta)
 
 
+def drawing_geometry(geometry: np.ndarray) -> np.ndarray:
+    """Douglas-Peucker at DRAW_TOLERANCE_DEG (10x faster than the topology-preserving
+    variant on a national file); the few polygons it makes invalid are redone preserving
+    topology, so every drawing polygon stays a valid polygon."""
+    import shapely
+
+    draw = shapely.simplify(geometry, DRAW_TOLERANCE_DEG, preserve_topology=False)
+    bad = ~shapely.is_valid(draw) | shapely.is_empty(draw)
+    if bad.any():
+        draw[bad] = shapely.simplify(geometry[bad], DRAW_TOLERANCE_DEG, preserve_topology=True)
+    return draw
+
+
 def lga_outlines(table: pd.DataFrame, geometry: np.ndarray) -> Any:
-    """One outline per (state, LGA): the union of its wards' exact polygons, simplified for
-    drawing, outer rings only (slivers between wards that do not quite touch disappear)."""
+    """One outline per (state, LGA): the union of its wards' drawing polygons, outer rings
+    only (slivers between wards that do not quite touch are interior and disappear)."""
     import geopandas as gpd
     import shapely
 
@@ -372,8 +385,12 @@ def lga_outlines(table: pd.DataFrame, geometry: np.ndarray) -> Any:
     rows, outlines = [], []
     for _, index in keys.groupby(keys, sort=False).indices.items():
         rows.append((table["state"].iat[index[0]], table["lga"].iat[index[0]]))
-        outline = shapely.union_all(geometry[index])
-        parts = shapely.get_parts(shapely.simplify(outline, DRAW_TOLERANCE_DEG))
+        try:
+            outline = shapely.union_all(geometry[index])
+        except shapely.errors.GEOSException:  # odd input: union the repaired polygons
+            outline = shapely.union_all(shapely.make_valid(geometry[index]))
+        parts = shapely.get_parts(outline)
+        parts = parts[np.isin(shapely.get_type_id(parts), (3,))]
         outlines.append(shapely.multipolygons(shapely.polygons(shapely.get_exterior_ring(parts))))
     return gpd.GeoDataFrame(
         pd.DataFrame(rows, columns=["state", "lga"]),
