@@ -165,7 +165,7 @@ def draw_ward_map(
     _scale_bar(axes, mid_lat)
     _north_arrow(axes)
 
-    figure.suptitle("\n".join(textwrap.wrap(title, 48)), fontsize=13, y=0.985, va="top")
+    figure.suptitle("\n".join(textwrap.wrap(title, 42)), fontsize=15, y=0.985, va="top")
     handles = [
         Patch(facecolor=colour, edgecolor="#555555", label=label)
         for colour, label in zip(style.colours, style.labels, strict=True)
@@ -174,16 +174,16 @@ def draw_ward_map(
     figure.legend(
         handles=handles,
         loc="lower center",
-        bbox_to_anchor=(0.5, 0.065),
-        ncol=4 if len(handles) > 6 else 3,
-        fontsize=11,
+        bbox_to_anchor=(0.5, 0.045),
+        ncol=3,
+        fontsize=14,
         title=style.legend_title,
-        title_fontsize=11,
+        title_fontsize=14,
         frameon=False,
     )
     if note:
-        figure.text(0.5, 0.015, "\n".join(textwrap.wrap(note, 90)), ha="center", va="bottom",
-                    fontsize=8.5, color="#333333")  # fmt: skip
+        figure.text(0.5, 0.012, "\n".join(textwrap.wrap(note, 80)), ha="center", va="bottom",
+                    fontsize=10, color="#333333")  # fmt: skip
     return figure, axes
 
 
@@ -197,7 +197,7 @@ def _scale_bar(axes: Any, mid_lat: float) -> None:
     start_x, start_y = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.025
     axes.plot([start_x, start_x + length / km_per_degree], [start_y, start_y],
               color="black", linewidth=3, solid_capstyle="butt")  # fmt: skip
-    axes.text(start_x, start_y + (y1 - y0) * 0.012, f"{length} km", fontsize=10, va="bottom")
+    axes.text(start_x, start_y + (y1 - y0) * 0.012, f"{length} km", fontsize=13, va="bottom")
 
 
 def _north_arrow(axes: Any) -> None:
@@ -208,7 +208,7 @@ def _north_arrow(axes: Any) -> None:
         xycoords="axes fraction",
         ha="center",
         va="center",
-        fontsize=13,
+        fontsize=15,
         fontweight="bold",
         arrowprops={"arrowstyle": "-|>", "color": "black", "linewidth": 1.5},
     )
