@@ -119,6 +119,16 @@ def draw_ward_map(
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
+    keys = zip(values["state"], values["lga"], values["ward"], strict=True)
+    if not any(key in report.pairs for key in keys):
+        from actions.tpr.errors import TPRDataError
+
+        states = sorted({s for s in boundaries.wards["state"] if s}, key=str.casefold)
+        held = f" It holds wards of {', '.join(states[:6])}." if states else ""
+        raise TPRDataError(
+            f"none of the wards of {', '.join(dict.fromkeys(values['state']))} has a polygon "
+            f"in the boundary file.{held} Please upload the boundaries of this state."
+        )
     rows, shown = polygon_values(values, column, boundaries, report)
     geometries = np.asarray(boundaries.wards.geometry.values, dtype=object)[rows]
     classes = class_of(shown, style.breaks)

@@ -380,3 +380,17 @@ def test_geojson_export_round_trips_with_the_results_columns(dataset, boundaries
     assert geometry[("Song", "Yelwa")].normalize().equals_exact(_square(2, 0).normalize(), 1e-6)
     xmin, ymin, xmax, ymax = read.total_bounds
     assert 2 < xmin < xmax < 15 and 4 < ymin < ymax < 14
+
+
+def test_a_state_without_any_polygon_gets_a_sentence(dataset) -> None:
+    from actions.tpr import TPRDataError
+
+    kano = boundary_frame()
+    kano["statename"] = "Kano"
+    other = read_boundaries(geojson_bytes(kano))
+    report = match_wards(data_wards_of(dataset), other.wards)
+    result = compute_tpr(dataset, Selection("Adamawa"))
+    with pytest.raises(TPRDataError) as error:
+        draw_ward_map(result.wards, "tpr", other, report, TPR_STYLE, "t")
+    assert "none of the wards of Adamawa has a polygon" in str(error.value)
+    assert "It holds wards of Kano." in str(error.value)
