@@ -9,8 +9,8 @@ polygon's key is (state, LGA, ward), never a ward name alone. Two geometries are
 - `geometry`: simplified by DRAW_TOLERANCE_DEG (about 110 m, under a pixel of a state map on
   a phone) for drawing, so that a national map renders in seconds.
 
-The stored form is GeoParquet (zstd) of the wards plus the LGA outlines, packed with a small
-header; rounded WKT text compresses to a fraction of the GeoJSON's size.
+The stored form is GeoParquet (zstd) of the wards behind a small header; rounded WKT text
+compresses to a fraction of the GeoJSON's size.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ NIGERIA_BOUNDS = (2.0, 3.5, 15.5, 14.5)  # min lon, min lat, max lon, max lat
 
 GEOPACKAGE_MAGIC = b"SQLite format 3\x00"
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
-_PACK_MAGIC = b"TPRB1"
+_PACK_MAGIC = b"TPRB2"
 
 # Attribute names by meaning, compared after casefolding and dropping `_`, `-` and spaces.
 NAME_FIELDS: dict[str, tuple[str, ...]] = {
@@ -85,34 +85,48 @@ class Boundaries:
 
     `wards`: GeoDataFrame with state, lga, ward, export_wkt (exact, rounded) and geometry
     (simplified, for drawing); `export_wkt` is absent when loaded for drawing only.
-    `lgas`: GeoDataFrame with state, lga, geometry (outline for drawing).
+    LGA outlines are made on first use, per state, and kept with the object (the stores keep
+    decoded boundaries), so the upload does not pay for the outlines of every state.
     """
 
     wards: Any
-    lgas: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    _outlines: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
         """What the upload answers and the conversation reports."""
         states = sorted({s for s in self.wards["state"] if s}, key=str.casefold)
+        lgas = {
+            (name_key(s), name_key(lga))
+            for s, lga in zip(self.wards["state"], self.wards["lga"], strict=True)
+        }
         return {
             "kind": "boundaries",
             "wards": int(len(self.wards)),
-            "lgas": int(len(self.lgas)),
+            "lgas": len(lgas),
             "states": states,
             **self.meta,
         }
 
+    def lga_outlines(self, state_keys: set[str]) -> np.ndarray:
+        """Outline polygons of the LGAs of the states whose `name_key` is in `state_keys`."""
+        keys = self.wards["state"].map(name_key).to_numpy()
+        out = []
+        for key in sorted(state_keys):
+            if key not in self._outlines:
+                rows = np.flatnonzero(keys == key)
+                table = self.wards.iloc[rows][["state", "lga"]].reset_index(drop=True)
+                draw = np.asarray(self.wards.geometry.values, dtype=object)[rows]
+                self._outlines[key] = lga_outlines(table, draw)
+            out.append(self._outlines[key])
+        return np.concatenate(out) if out else np.array([], dtype=object)
+
     def to_bytes(self) -> bytes:
-        """GeoParquet of the wards and of the LGA outlines, length-prefixed."""
-        parts = []
-        for frame in (self.wards, self.lgas):
-            buffer = io.BytesIO()
-            frame.to_parquet(buffer, compression="zstd", index=False)
-            parts.append(buffer.getvalue())
+        """GeoParquet (zstd) of the wards with a length-prefixed JSON header of `meta`."""
+        buffer = io.BytesIO()
+        self.wards.to_parquet(buffer, compression="zstd", index=False)
         meta = pd.Series(self.meta, dtype=object).to_json().encode("utf-8")
-        header = _PACK_MAGIC + struct.pack("<QQQ", len(meta), len(parts[0]), len(parts[1]))
-        return header + meta + parts[0] + parts[1]
+        return _PACK_MAGIC + struct.pack("<Q", len(meta)) + meta + buffer.getvalue()
 
     def export_geometry(self) -> Any:
         """The exact geometries (rounded to 6 decimals) as a GeoSeries in WGS 84."""
@@ -131,15 +145,12 @@ class Boundaries:
         if not data.startswith(_PACK_MAGIC):
             raise BoundaryFileError("These stored boundaries are damaged. Please upload again.")
         offset = len(_PACK_MAGIC)
-        n_meta, n_wards, n_lgas = struct.unpack("<QQQ", data[offset : offset + 24])
-        offset += 24
+        (n_meta,) = struct.unpack("<Q", data[offset : offset + 8])
+        offset += 8
         meta = json.loads(data[offset : offset + n_meta])
-        offset += n_meta
         columns = None if with_export else ["state", "lga", "ward", "geometry"]
-        wards = gpd.read_parquet(io.BytesIO(data[offset : offset + n_wards]), columns=columns)
-        offset += n_wards
-        lgas = gpd.read_parquet(io.BytesIO(data[offset : offset + n_lgas]))
-        return cls(wards=wards, lgas=lgas, meta=meta)
+        wards = gpd.read_parquet(io.BytesIO(data[offset + n_meta :]), columns=columns)
+        return cls(wards=wards, meta=meta)
 
 
 def _field_key(name: str) -> str:
@@ -345,7 +356,6 @@ def read_boundaries(data: bytes, filename: str = "") -> Boundaries:
     wards = gpd.GeoDataFrame(
         table.assign(export_wkt=export_wkt), geometry=gpd.GeoSeries(draw, crs=4326), crs=4326
     )
-    lgas = lga_outlines(table, draw)
     meta = {
         "format": {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shp.zip": "shapefile"}[kind],
         "source_name": filename,
@@ -359,7 +369,7 @@ def read_boundaries(data: bytes, filename: str = "") -> Boundaries:
         "export_decimals": EXPORT_DECIMALS,
         "draw_simplified_m": round(DRAW_TOLERANCE_DEG * 111_000),
     }
-    return Boundaries(wards=wards, lgas=lgas, meta=meta)
+    return Boundaries(wards=wards, meta=meta)
 
 
 def drawing_geometry(geometry: np.ndarray) -> np.ndarray:
@@ -375,16 +385,14 @@ def drawing_geometry(geometry: np.ndarray) -> np.ndarray:
     return draw
 
 
-def lga_outlines(table: pd.DataFrame, geometry: np.ndarray) -> Any:
+def lga_outlines(table: pd.DataFrame, geometry: np.ndarray) -> np.ndarray:
     """One outline per (state, LGA): the union of its wards' drawing polygons, outer rings
     only (slivers between wards that do not quite touch are interior and disappear)."""
-    import geopandas as gpd
     import shapely
 
     keys = table["state"].map(name_key) + "|" + table["lga"].map(name_key)
-    rows, outlines = [], []
+    outlines = []
     for _, index in keys.groupby(keys, sort=False).indices.items():
-        rows.append((table["state"].iat[index[0]], table["lga"].iat[index[0]]))
         try:
             outline = shapely.union_all(geometry[index])
         except shapely.errors.GEOSException:  # odd input: union the repaired polygons
@@ -392,8 +400,4 @@ def lga_outlines(table: pd.DataFrame, geometry: np.ndarray) -> Any:
         parts = shapely.get_parts(outline)
         parts = parts[np.isin(shapely.get_type_id(parts), (3,))]
         outlines.append(shapely.multipolygons(shapely.polygons(shapely.get_exterior_ring(parts))))
-    return gpd.GeoDataFrame(
-        pd.DataFrame(rows, columns=["state", "lga"]),
-        geometry=gpd.GeoSeries(outlines, crs=4326),
-        crs=4326,
-    )
+    return np.asarray(outlines, dtype=object)

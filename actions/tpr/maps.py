@@ -151,10 +151,8 @@ def draw_ward_map(
     )
     from actions.tpr.names import name_key
 
-    lga_states = boundaries.lgas["state"].map(name_key).to_numpy()
     drawn_states = set(boundaries.wards["state"].map(name_key).to_numpy()[rows])
-    lga_rows = np.flatnonzero(np.isin(lga_states, list(drawn_states)))
-    lga_geoms = np.asarray(boundaries.lgas.geometry.values, dtype=object)[lga_rows]
+    lga_geoms = boundaries.lga_outlines(drawn_states)
     axes.add_collection(
         PathCollection(
             _paths(lga_geoms),
