@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset
+from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset, category_names
 from actions.tpr.errors import TPRDataError
 from actions.tpr.names import clean_name, name_key
 
@@ -283,7 +283,7 @@ def _lga_table(
 
     head = {
         "state": np.full(n_lgas, selection.state, dtype=object),
-        "lga": np.asarray(dataset.frame["lga"].cat.categories, dtype=object)[lga_codes],
+        "lga": category_names(dataset.frame["lga"])[lga_codes],
         "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
         "wards_with_data": per_lga(with_data),
     }

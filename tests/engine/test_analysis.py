@@ -329,3 +329,18 @@ def test_shared_ward_name_in_two_lgas(analysis: Dataset) -> None:
 )
 def test_find_lga(analysis: Dataset, text: str, expected: str | None) -> None:
     assert find_lga(analysis, "Adamawa", text) == expected
+
+
+def test_a_blank_lga_or_facility_is_never_shown_as_another_name(tmp_path) -> None:
+    from actions.tpr import load_dataset
+    from tests.engine.conftest import ANALYSIS_ROWS
+    from tests.engine.nmep import row, table, write_csv
+
+    rows = [*ANALYSIS_ROWS, row("Adamawa", "", "Lonely", "", "primary", 1, rdt_t_u5=5,
+                                rdt_p_u5=9)]  # fmt: skip
+    dataset = load_dataset(write_csv(table(rows, "C"), tmp_path / "blank.csv"))
+    lgas = group_totals(dataset, ALL)
+    assert sorted(lgas["lga"]) == ["", "Fufore", "Song"]
+    assert lgas.set_index("lga").loc["Song", "wards"] == 3  # the blank-LGA ward is not Song's
+    lonely = invalid_pairs_list(dataset, ALL).query("ward == 'Lonely'")
+    assert list(lonely["lga"]) == [""] and list(lonely["facility"]) == [""]
