@@ -233,6 +233,11 @@ def _row_mask(dataset: Dataset, selection: Selection, start: int, end: int) -> n
             )
     periods = arrays.periodcode[start:end]
     first, last = period_code(selection.period_from), period_code(selection.period_to)
+    if first is not None and last is not None and first > last:
+        raise TPRDataError(
+            f"The period starts ({month_name(first)}) after it ends ({month_name(last)}); "
+            "give the earlier month first."
+        )
     if first is not None:
         mask &= periods >= first
     if last is not None:

@@ -344,3 +344,9 @@ def test_a_blank_lga_or_facility_is_never_shown_as_another_name(tmp_path) -> Non
     assert lgas.set_index("lga").loc["Song", "wards"] == 3  # the blank-LGA ward is not Song's
     lonely = invalid_pairs_list(dataset, ALL).query("ward == 'Lonely'")
     assert list(lonely["lga"]) == [""] and list(lonely["facility"]) == [""]
+
+
+def test_a_reversed_period_range_is_refused_in_words(analysis: Dataset) -> None:
+    with pytest.raises(TPRDataError, match=r"starts \(March 2024\) after it ends \(January 2024\)"):
+        compare_selections(analysis, ALL, Selection("Adamawa", period_from="202403",
+                                                    period_to="January 2024"))  # fmt: skip
