@@ -54,6 +54,7 @@ COMPARED_FIELDS = ("facility_level", "age_group", "method", "period")
 
 _METHODS = (("rdt", "rdt"), ("microscopy", "micro"))  # (name shown, column prefix)
 _GROUP_UNITS = ("lga", "state")
+STATE_TOTAL_COLUMNS = [c for c in LGA_COLUMNS if c != "lga"]
 _COMPLETENESS_UNITS = ("lga", "ward", "state")
 
 
@@ -116,9 +117,6 @@ def group_totals(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.
     return pd.DataFrame([{column: total[column] for column in STATE_TOTAL_COLUMNS}]).astype(
         {"tpr": float, "rdt_tpr": float, "microscopy_tpr": float}
     )
-
-
-STATE_TOTAL_COLUMNS = [c for c in LGA_COLUMNS if c != "lga"]
 
 
 # --- Comparing two selections ---
