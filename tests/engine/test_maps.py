@@ -368,13 +368,18 @@ def test_geojson_export_round_trips_with_the_results_columns(dataset, boundaries
     assert read.crs.to_epsg() == 4326
     assert [c for c in read.columns if c != "geometry"] == list(result.wards.columns)
     assert len(read) == len(result.wards)
-    for exported, ward in zip(read.itertuples(), result.wards.itertuples(), strict=True):
-        assert (exported.lga, exported.ward) == (ward.lga, ward.ward)
-        assert exported.tested == ward.tested and exported.positive == ward.positive
-        if np.isnan(ward.tpr):
-            assert exported.tpr is None or np.isnan(exported.tpr)
-        else:
-            assert exported.tpr == pytest.approx(round(ward.tpr, 2))
+    rates = {"tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd"}  # 2 decimals, as in the CSV
+    for exported, (_, ward) in zip(read.to_dict("records"), result.wards.iterrows(), strict=True):
+        for column, value in ward.items():
+            got = exported[column]
+            if isinstance(value, str):
+                assert got == value, column
+            elif value is None or np.isnan(float(value)):
+                assert got is None or np.isnan(float(got)), column
+            elif column in rates:
+                assert got == pytest.approx(round(float(value), 2)), column
+            else:
+                assert got == value, column
     geometry = {(r.lga, r.ward): r.geometry for r in read.itertuples()}
     assert geometry[("Fufore", "Gereng")] is None  # data ward without polygon
     assert geometry[("Song", "Yelwa")].normalize().equals_exact(_square(2, 0).normalize(), 1e-6)
