@@ -79,6 +79,9 @@ def test_boundary_file_is_stored_for_its_sender(
     boundaries_id = body["boundaries_id"]
     assert len(boundaries_id) >= 40
     keys = boundary_keys(action_server)
+    client = redis.Redis.from_url(redis_url)
+    assert all(0 < client.ttl(key) <= 7 * 24 * 3600 for key in keys)  # both keys expire
+    client.close()
     assert keys == sorted([f"tpr:boundaries:{{{boundaries_id}}}".encode(),
                            f"tpr:boundaries:{{{boundaries_id}}}:meta".encode()])  # fmt: skip
 
