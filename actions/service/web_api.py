@@ -229,7 +229,8 @@ async def upload(request: Request) -> HTTPResponse:
     if outcome != "ok":
         return error(str(payload), 422)
     if sniffed.is_boundaries:
-        return await store_boundaries(sender, payload, summary)
+        status, body = await store_boundaries(sender, payload, summary)
+        return response.json(body, status=status)
 
     try:
         from actions.tpr import Dataset
@@ -243,16 +244,16 @@ async def upload(request: Request) -> HTTPResponse:
     return response.json({**summary, "dataset_id": dataset_id})
 
 
-async def store_boundaries(sender: str, payload: bytes, summary: dict) -> HTTPResponse:
-    """Store parsed boundaries for the sender; answers the boundaries JSON (interfaces.md)."""
-
+async def store_boundaries(sender: str, payload: bytes, summary: dict) -> tuple[int, dict]:
+    """Store parsed boundaries for the sender: (HTTP status, JSON body) as interfaces.md
+    gives them, `200 {"boundaries_id", "wards", ...}` or `503 {"error"}`."""
     try:
         boundaries_id = await boundary_store().save_bytes(sender, payload, summary)
     except Exception:
         logger.exception("storing uploaded boundaries failed")
-        return error(UNAVAILABLE, 503)
+        return 503, {"error": UNAVAILABLE}
     logger.info("stored boundaries %s for sender (wards=%s)", boundaries_id, summary.get("wards"))
-    return response.json({**summary, "boundaries_id": boundaries_id, "stored_bytes": len(payload)})
+    return 200, {**summary, "boundaries_id": boundaries_id, "stored_bytes": len(payload)}
 
 
 def safe_download_name(filename: str, content_type: str) -> str:
