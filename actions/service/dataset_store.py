@@ -317,10 +317,12 @@ class BoundaryStore(DatasetStore):
             cache_size=_env_int("BOUNDARY_CACHE_SIZE", 2),
         )
 
-    def _data_key(self, dataset_id: str) -> str:
+    # Boundaries were always stored under hash-tagged keys: `legacy` (untagged names kept for
+    # datasets saved before the tags) names the same keys.
+    def _data_key(self, dataset_id: str, legacy: bool = False) -> str:
         return f"{self.key_prefix}{{{dataset_id}}}"
 
-    def _meta_key(self, dataset_id: str) -> str:
+    def _meta_key(self, dataset_id: str, legacy: bool = False) -> str:
         return f"{self.key_prefix}{{{dataset_id}}}:meta"
 
 
