@@ -181,8 +181,9 @@ def _map(args: argparse.Namespace) -> None:
         out.write_bytes(completeness_map_png(dataset, selection, boundaries, report))
     else:
         out.write_bytes(tpr_map_png(result, boundaries, report))
+    what = "Reporting completeness" if args.completeness else result.title
     counts = report.counts()
-    print(f"{result.title}: {counts['matched']} of {counts['data_wards']} wards on the map "
+    print(f"{what}: {counts['matched']} of {counts['data_wards']} wards on the map "
           f"({counts['loose']} matched loosely); written to {out}")  # fmt: skip
 
 

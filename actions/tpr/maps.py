@@ -278,10 +278,11 @@ def completeness_map_png(
     table = ward_completeness(dataset, selection)
     method = selection.method if selection.method in ("rdt", "microscopy") else "any"
     label = {"rdt": "RDT", "microscopy": "microscopy", "any": "RDT or microscopy"}[method]
-    parts = [selection.state, selection.describe().split(", ")[1]]
-    title = f"Reporting completeness ({label}): {', '.join(parts)}"
-    if selection.period_from or selection.period_to:
-        title += f", {selection.period_from or 'start'} to {selection.period_to or 'end'}"
+    # analysis.completeness titles the selection: state, level, any age group, period.
+    default = f"Reporting completeness: {selection.state}"
+    title = str(table.attrs.get("title") or default).replace(
+        "Reporting completeness:", f"Reporting completeness ({label}):", 1
+    )
     note = _unmatched_note(report, {selection.state})
     figure, _ = draw_ward_map(
         table, f"{method}_completeness", boundaries, report, COMPLETENESS_STYLE, title, note
