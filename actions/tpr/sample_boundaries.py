@@ -172,5 +172,5 @@ def shapefile_zip_bytes(gdf: object, stem: str = "wards") -> bytes:
         gdf.to_file(path, driver="ESRI Shapefile", engine="pyogrio")  # type: ignore[attr-defined]
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name in sorted(os.listdir(folder)):
-                archive.write(os.path.join(folder, name), f"{stem}/{name}")
+                archive.write(os.path.join(folder, name), name)  # at the root, as GIS tools expect
     return buffer.getvalue()

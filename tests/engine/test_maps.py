@@ -399,3 +399,41 @@ def test_a_state_without_any_polygon_gets_a_sentence(dataset) -> None:
         draw_ward_map(result.wards, "tpr", other, report, TPR_STYLE, "t")
     assert "none of the wards of Adamawa has a polygon" in str(error.value)
     assert "It holds wards of Kano." in str(error.value)
+
+
+# --- command line ----------------------------------------------------------------------
+
+
+def test_sample_boundaries_and_map_commands(tmp_path: Path, capsys) -> None:
+    from actions.tpr.cli import main
+    from actions.tpr.sample import sample_frame, write_sample_file
+
+    workbook = write_sample_file(sample_frame("A", states=2, rows_per_state=300, seed=9),
+                                 tmp_path / "two.xlsx")  # fmt: skip
+    zipped = tmp_path / "wards.zip"
+    assert main(["sample-boundaries", "--like", str(workbook), "--out", str(zipped),
+                 "--crs", "EPSG:32632"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "data ward without polygon:" in printed and "misspelt ward:" in printed
+    with zipfile.ZipFile(zipped) as archive:
+        assert {Path(n).suffix for n in archive.namelist()} >= {".shp", ".shx", ".dbf", ".prj"}
+    assert gpd.read_file(f"zip://{zipped}").crs.to_epsg() == 32632
+
+    png, geojson = tmp_path / "map.png", tmp_path / "map.geojson"
+    for out in (png, geojson):
+        assert main(["map", str(workbook), "--boundaries", str(zipped), "--state", "adamawa",
+                     "--age-group", "u5", "--out", str(out)]) == 0  # fmt: skip
+    assert png.read_bytes().startswith(b"\x89PNG")
+    read = gpd.read_file(geojson)
+    assert read.crs.to_epsg() == 4326 and set(read["state"]) == {"Adamawa"}
+    assert main(["map", str(workbook), "--boundaries", str(zipped), "--state", "Kano",
+                 "--out", str(png)]) == 1  # fmt: skip
+    assert "couldn't find 'Kano'" in capsys.readouterr().err
+
+
+def test_shapefile_in_a_subfolder_of_the_zip_is_found() -> None:
+    with zipfile.ZipFile(io.BytesIO(shapefile_zip_bytes(boundary_frame()))) as archive:
+        parts = {f"Nigeria wards/{n}": archive.read(n) for n in archive.namelist()}
+    parts["__MACOSX/Nigeria wards/._wards.shp"] = b"junk"
+    read = read_boundaries(_zip(parts))
+    assert len(read.wards) == len(FILE_WARDS)
