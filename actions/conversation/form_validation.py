@@ -334,7 +334,11 @@ class ActionAskConfirmed(_AskAction):
     slot = "confirmed"
 
     def render(self, summary, tracker):
-        return msg.confirm_question(summary, tracker.get_slot("state"))
+        from actions.conversation.refinements import refinement_summary
+
+        return msg.confirm_question(
+            summary, tracker.get_slot("state"), refinement_summary(tracker, summary)
+        )
 
 
 class ActionAskFacilityLevel(_AskAction):

@@ -174,8 +174,14 @@ def state_overview(summary: ds.Summary, state: str) -> str:
     return "\n".join(lines)
 
 
-def confirm_question(summary: ds.Summary, state: str) -> tuple[str, list[Button]]:
-    text = state_overview(summary, state) + f"\nProceed with the TPR calculation for {state}?"
+def confirm_question(
+    summary: ds.Summary, state: str, refinements: str = ""
+) -> tuple[str, list[Button]]:
+    """The overview, the method and period in force (`refinements_text`), then the question."""
+    text = state_overview(summary, state)
+    if refinements:
+        text += "\n" + refinements
+    text += f"\nProceed with the TPR calculation for {state}?"
     buttons = [
         {"title": "Yes, proceed", "payload": payload("affirm")},
         {"title": "No, another state", "payload": payload("deny")},
@@ -323,3 +329,242 @@ def results_text(result: Any) -> str:
 
 def downloads_text(csv_link: str, xlsx_link: str) -> str:
     return f"Download the full ward table: CSV {csv_link} | Excel {xlsx_link}"
+
+
+# --- refinements ---------------------------------------------------------------------------
+
+METHOD_LABELS = {
+    "max": "the higher of RDT and microscopy (default)",
+    "rdt": "RDT only",
+    "microscopy": "microscopy only",
+    "combined": "RDT and microscopy combined",
+}
+REFINEMENT_HOW_TO = (
+    "To change them say e.g. 'use RDT only', 'microscopy only', 'combine both methods', "
+    "'back to the default method', '2024 only', 'the last 3 months', 'from March' or "
+    "'all periods'."
+)
+REFINEMENT_NOT_UNDERSTOOD = (
+    "I can calculate with RDT only, microscopy only, both methods combined, or the higher of the "
+    "two (the default), and over any months of the file. " + REFINEMENT_HOW_TO
+)
+
+
+def method_label(method: str | None) -> str:
+    return METHOD_LABELS.get(method or "max", str(method))
+
+
+def period_label(
+    start: str | None, end: str | None, file_first: str | None, file_last: str | None
+) -> str:
+    """`February 2024 to May 2024`; the file's whole range says so."""
+    from actions.conversation.refinement_matching import month_label
+
+    if not start and not end:
+        if file_first and file_last:
+            return f"all months ({month_label(file_first)} to {month_label(file_last)})"
+        return "all months of the file"
+    lo = month_label(start or file_first) if (start or file_first) else "the first month"
+    hi = month_label(end or file_last) if (end or file_last) else "the last month"
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def refinements_text(
+    method: str | None, start: str | None, end: str | None, summary: ds.Summary
+) -> str:
+    """The method and period in force, and how to change them (overview and status)."""
+    period = summary.get("period") or {}
+    return (
+        f"Method: {method_label(method)}. "
+        f"Period: {period_label(start, end, period.get('first_code'), period.get('last_code'))}.\n"
+        + REFINEMENT_HOW_TO
+    )
+
+
+def file_covers_text(summary: ds.Summary, named: str) -> str:
+    """A period outside the file: what it covers; nothing changed."""
+    from actions.conversation.refinement_matching import month_label
+
+    period = summary.get("period") or {}
+    first, last = period.get("first_code"), period.get("last_code")
+    covers = f"{month_label(first)} to {month_label(last)}" if first and last else "no months"
+    return f"This file covers {covers}, so I can't use {named}. Nothing was changed."
+
+
+def refinement_set_text(
+    changed: list[str], method: str | None, start: str | None, end: str | None, summary: ds.Summary
+) -> str:
+    """What is now in force after a change (or that it already was)."""
+    period = summary.get("period") or {}
+    label = period_label(start, end, period.get("first_code"), period.get("last_code"))
+    if not changed:
+        return f"That is already in force: method {method_label(method)}, period {label}."
+    parts = []
+    if "method" in changed:
+        parts.append(f"method {method_label(method)}")
+    if "period" in changed:
+        parts.append(f"period {label}")
+    return "OK, from now on: " + " and ".join(parts) + "."
+
+
+RECALCULATING = "Recalculating the results with this change..."
+REFINEMENT_BEFORE_RESULTS = "It will apply to the results. "
+
+
+# --- time ----------------------------------------------------------------------------------
+
+TIME_NEEDS_STATE = "Trends and years are shown for one state: choose it first (say 'start TPR')."
+TIME_HINT = (
+    "You can also ask 'show the monthly trend' (or 'trend for <LGA>', 'trend for <ward> ward'), "
+    "'year by year', 'compare 2023 and 2024' or 'which wards got worse?'."
+)
+
+
+def _points(value: float) -> str:
+    """+7.8 -> `+7.8 points`."""
+    return f"{value:+.1f} points"
+
+
+def trend_text(focus: str, series: Any, by: str = "month") -> str:
+    """The highest and lowest months of a series (one unit), blanks skipped."""
+    from actions.conversation.refinement_matching import month_label
+
+    lines = [f"{series.attrs.get('title', 'TPR by month')} — {focus}."]
+    known = series[[not _is_blank(v) for v in series["tpr"]]]
+    periods = len(series)
+    if known.empty:
+        lines.append(f"No month of the {periods} in this selection has valid tests.")
+        return "\n".join(lines)
+    high = known.loc[known["tpr"].astype(float).idxmax()]
+    low = known.loc[known["tpr"].astype(float).idxmin()]
+
+    def shown(period: str) -> str:
+        return month_label(period) if len(str(period)) == 6 else str(period)
+
+    lines.append(
+        f"Highest: {shown(high['period'])}, {pct(high['tpr'])} of {count(high['tested'])} tests. "
+        f"Lowest: {shown(low['period'])}, {pct(low['tpr'])} of {count(low['tested'])} tests."
+    )
+    blank = periods - len(known)
+    if blank:
+        lines.append(f"{blank} of {periods} months have no valid tests (no data, not 0%).")
+    return "\n".join(lines)
+
+
+def trend_downloads_text(csv_link: str, xlsx_link: str) -> str:
+    return f"Download the series (state, LGAs and wards): CSV {csv_link} | Excel {xlsx_link}"
+
+
+def trend_ambiguous_ward(name: str, lgas: list[str]) -> tuple[str, list[Button]]:
+    text = f"{name} is in {len(lgas)} LGAs: {', '.join(lgas)}; which one?"
+    buttons = [
+        {"title": f"{name} ({lga})", "payload": f"show the monthly trend for {name} ward in {lga}"}
+        for lga in lgas
+    ]
+    return text, buttons
+
+
+def trend_unknown_place(name: str, state: str) -> str:
+    return (
+        f"I couldn't find an LGA or ward called '{name}' in {state}. Showing the trend for the "
+        "whole state."
+    )
+
+
+def one_year_text(years: list[int], months: int) -> str:
+    only = years[0] if years else "one year"
+    return (
+        f"This file covers only {only} ({months} months), so there is no year-by-year "
+        "comparison. Ask 'show the monthly trend' to see the months."
+    )
+
+
+def years_not_in_file_text(asked: list[int], years: list[int]) -> str:
+    missing = ", ".join(str(y) for y in asked if y not in years)
+    return (
+        f"This file has no data for {missing}; it covers {years[0]} to {years[-1]}. Nothing was "
+        "changed."
+    )
+
+
+def thresholds_text(thresholds: dict[str, Any]) -> str:
+    change, tests = thresholds.get("min_change", 5.0), thresholds.get("min_tests", 50)
+    return (
+        f"Rule: worsened or improved means a change of at least {change:g} percentage points, "
+        f"with at least {tests:g} valid tests in each of the two years."
+    )
+
+
+def year_by_year_text(state_years: Any, lga_years: Any, yoy: Any, period_note: bool) -> str:
+    """The state's TPR per year, the change between the two years compared, the LGAs that moved
+    most and the ward counts by status."""
+    lines = [f"TPR by year: {yoy.selection.describe()}."]
+    for row in state_years.itertuples(index=False):
+        lines.append(f"- {row.period}: {pct(row.tpr)} of {count(row.tested)} tests")
+    a, b = str(yoy.year_a), str(yoy.year_b)
+    by_year = {str(r.period): r.tpr for r in state_years.itertuples(index=False)}
+    if not _is_blank(by_year.get(a)) and not _is_blank(by_year.get(b)):
+        lines.append(
+            f"Change {a} to {b} for the state: {_points(float(by_year[b]) - float(by_year[a]))}."
+        )
+    pivot = lga_years.pivot_table(index="lga", columns="period", values="tpr", aggfunc="first")
+    if a in pivot.columns and b in pivot.columns:
+        moved = (pivot[b] - pivot[a]).dropna().sort_values(ascending=False)
+        if len(moved):
+            rises = [f"{lga} {_points(v)}" for lga, v in moved.head(3).items() if v > 0]
+            falls = [f"{lga} {_points(v)}" for lga, v in moved.tail(3)[::-1].items() if v < 0]
+            if rises:
+                lines.append("LGAs rising most: " + ", ".join(rises) + ".")
+            if falls:
+                lines.append("LGAs falling most: " + ", ".join(falls) + ".")
+    counts = yoy.counts
+    lines.append(
+        f"Wards {a} to {b}: {counts['worsened']} worsened, {counts['improved']} improved, "
+        f"{counts['stable']} stable, {counts['not comparable']} not comparable."
+    )
+    lines.append(thresholds_text(yoy.thresholds))
+    if period_note:
+        lines.append("Years are compared whole; the period in force does not apply here.")
+    return "\n".join(lines)
+
+
+def worsened_text(yoy: Any, direction: str = "worsened", limit: int = 15) -> str:
+    """The worsened (or improved) wards with their two TPRs, then how many were not comparable
+    and why, with the thresholds."""
+    from collections import Counter
+
+    a, b = yoy.year_a, yoy.year_b
+    listed = yoy.worsened if direction == "worsened" else yoy.improved
+    other = "improved" if direction == "worsened" else "worsened"
+    heading = "got worse" if direction == "worsened" else "improved"
+    lines = [f"Wards that {heading} from {a} to {b}: {yoy.selection.describe()}."]
+    if listed.empty:
+        lines.append(f"No ward {direction} by the rule.")
+    else:
+        lines.append(f"{len(listed)} ward{'s' if len(listed) != 1 else ''} {direction}:")
+        for rank, row in enumerate(listed.head(limit).itertuples(index=False), start=1):
+            lines.append(
+                f"{rank}. {row.ward} ({row.lga}): {pct(row.tpr_a)} in {a} -> {pct(row.tpr_b)} "
+                f"in {b} ({_points(row.change)}; {count(row.tested_a)} and "
+                f"{count(row.tested_b)} tests)"
+            )
+        if len(listed) > limit:
+            lines.append(f"... and {len(listed) - limit} more in the download.")
+    others = yoy.counts[other]
+    lines.append(f"{others} ward{'s' if others != 1 else ''} {other}.")
+    blocked = yoy.not_comparable
+    if len(blocked):
+        reasons = Counter(str(r) for r in blocked["reason"])
+        why = "; ".join(f"{reason}: {n}" for reason, n in reasons.most_common(4))
+        lines.append(f"{len(blocked)} wards were not comparable ({why}).")
+    else:
+        lines.append("Every ward was comparable.")
+    lines.append(thresholds_text(yoy.thresholds))
+    return "\n".join(lines)
+
+
+def year_downloads_text(csv_link: str, xlsx_link: str) -> str:
+    return (
+        f"Download the ward table of both years (change and status): CSV {csv_link} | "
+        f"Excel {xlsx_link}"
+    )

@@ -178,8 +178,13 @@ class ActionStatus(DatasetAction):
         values = cs.answers(tracker)
         pending = cs.pending_question(tracker)
         source = summary.get("source") or "your file"
+        from actions.conversation.refinements import refinement_summary
+
         dispatcher.utter_message(
-            text=f"Dataset: {source}.\n" + msg.status_text(values, pending, cs.finished(values))
+            text=f"Dataset: {source}.\n"
+            + msg.status_text(values, pending, cs.finished(values))
+            + "\n"
+            + refinement_summary(tracker, summary)
         )
         return cs.enter_form() if pending else []
 

@@ -37,7 +37,7 @@ class ComputedResult:
     png: bytes
 
 
-def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
+def _compute(dataset: Any, selection: dict[str, Any]) -> ComputedResult:
     """Runs in a worker thread: pandas and matplotlib must never block the event loop (the
     results text too, as it sorts the ward table)."""
     from actions.tpr import (
@@ -48,7 +48,7 @@ def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
         result_to_xlsx_bytes,
     )
 
-    result = compute_tpr(dataset, Selection(state=state, facility_level=level, age_group=age))
+    result = compute_tpr(dataset, Selection(**selection))
     return ComputedResult(
         result=result,
         text=msg.results_text(result),
@@ -63,9 +63,38 @@ def download_link(token: str) -> str:
     return f"{os.environ.get('PUBLIC_BASE_URL', '').rstrip('/')}/api/download/{token}"
 
 
-def _file_stem(state: str, level: str, age: str) -> str:
-    safe = re.sub(r"[^a-z0-9]+", "_", state.casefold()).strip("_") or "state"
-    return f"tpr_{safe}_{level}_{age}"
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+}
+
+
+async def store_downloads(owner: str, stem: str, files: dict[str, bytes]) -> list[str]:
+    """Saves `{extension: bytes}` in the ResultFileStore (owner-scoped, TTL) and returns the
+    download links, in the order given."""
+    store = ds.result_store()
+    tokens = await asyncio.gather(
+        *(
+            store.save(
+                owner=owner, filename=f"{stem}.{ext}", content_type=CONTENT_TYPES[ext], data=data
+            )
+            for ext, data in files.items()
+        )
+    )
+    return [download_link(token) for token in tokens]
+
+
+def file_stem(kind: str, selection: dict[str, Any], period: dict[str, Any]) -> str:
+    """`tpr_adamawa_primary_u5_rdt_202402-202405`: every download names its selection, method
+    and the months it covers (`period` holds the result's `first_code` / `last_code`)."""
+    safe = re.sub(r"[^a-z0-9]+", "_", str(selection["state"]).casefold()).strip("_") or "state"
+    first, last = period.get("first_code"), period.get("last_code")
+    months = f"_{first}-{last}" if first and last else ""
+    return (
+        f"{kind}_{safe}_{selection['facility_level']}_{selection['age_group']}"
+        f"_{selection['method']}{months}"
+    )
 
 
 class ActionTprSubmit(Action):
@@ -94,36 +123,23 @@ class ActionTprSubmit(Action):
                 "Please upload the file again."
             )
             return []
-        state, level, age = values["state"], values["facility_level"], values["age_group"]
+        selection = cs.selection_in_force(tracker)
         dispatcher.utter_message(text="Calculating...")
         loop = asyncio.get_running_loop()
         try:
-            computed = await loop.run_in_executor(None, _compute, dataset, state, level, age)
+            computed = await loop.run_in_executor(None, _compute, dataset, selection)
         except TPRDataError as error:
             dispatcher.utter_message(text=f"I couldn't calculate this selection: {error}")
             return []
-        files = ds.result_store()
-        stem = _file_stem(state, level, age)
-        owner = tracker.sender_id
-        csv_token, xlsx_token, png_token = await asyncio.gather(
-            files.save(
-                owner=owner, filename=f"{stem}.csv", content_type="text/csv", data=computed.csv
-            ),  # fmt: skip
-            files.save(
-                owner=owner,
-                filename=f"{stem}.xlsx",
-                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                data=computed.xlsx,
-            ),
-            files.save(
-                owner=owner, filename=f"{stem}.png", content_type="image/png", data=computed.png
-            ),  # fmt: skip
+        stem = file_stem("tpr", selection, computed.result.period)
+        csv_link, xlsx_link, png_link = await store_downloads(
+            tracker.sender_id,
+            stem,
+            {"csv": computed.csv, "xlsx": computed.xlsx, "png": computed.png},
         )
         dispatcher.utter_message(text=computed.text)
-        dispatcher.utter_message(text="Ward TPR chart:", image=download_link(png_token))
-        dispatcher.utter_message(
-            text=msg.downloads_text(download_link(csv_token), download_link(xlsx_token))
-        )
+        dispatcher.utter_message(text="Ward TPR chart:", image=png_link)
+        dispatcher.utter_message(text=msg.downloads_text(csv_link, xlsx_link))
         dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT)
         return []
 
