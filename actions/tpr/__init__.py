@@ -39,14 +39,12 @@ __all__ = [
 
 def __getattr__(name: str):
     """Exports load matplotlib/xlsxwriter lazily: most callers never need them."""
-    if name in (
-        "result_to_csv_bytes",
-        "result_to_xlsx_bytes",
-        "result_chart_png",
-        "trend_chart_png",
-        "year_on_year_chart_png",
-    ):
+    if name in ("result_to_csv_bytes", "result_to_xlsx_bytes", "result_chart_png"):
         from actions.tpr import export
 
         return getattr(export, name)
+    if name in ("trend_chart_png", "year_on_year_chart_png"):
+        from actions.tpr import series_charts
+
+        return getattr(series_charts, name)
     raise AttributeError(name)

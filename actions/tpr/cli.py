@@ -1,4 +1,4 @@
-"""Command line: `python -m actions.tpr {summary,compute,sample}` (see interfaces.md)."""
+"""Command line: `python -m actions.tpr {summary,compute,trend,sample}` (see interfaces.md)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("file")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     compute = commands.add_parser("compute", help="ward TPR for one selection")
-    compute.add_argument("file")
-    compute.add_argument("--state", required=True)
-    # Values are checked by the engine, so a wrong one gets the same one-line sentence as an
-    # unknown state (argparse `choices` would print a usage block instead).
-    compute.add_argument("--facility-level", required=True, help="|".join(FACILITY_LEVELS))
-    compute.add_argument("--age-group", required=True, help="|".join(AGE_GROUPS))
-    compute.add_argument("--method", default="max", help="|".join(METHODS))
-    compute.add_argument("--period-from", default=None, help="e.g. 202401 or 'January 2024'")
-    compute.add_argument("--period-to", default=None)
-    compute.add_argument("--out", required=True, help="OUT.csv (or .xlsx)")
+    _selection_flags(compute)
+    trend = commands.add_parser("trend", help="TPR by month or year for the state, LGAs or wards")
+    _selection_flags(trend)
+    trend.add_argument("--by", default="month", help="month|year")
+    trend.add_argument("--unit", default="state", help="state|lga|ward")
     sample = commands.add_parser("sample", help="write a sample NMEP-like file")
     sample.add_argument("--layout", choices=("A", "B", "C"), default="A")
     sample.add_argument("--csv", action="store_true", help="write CSV instead of XLSX")
@@ -41,6 +36,31 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--blank-first-row", action="store_true")
     sample.add_argument("--out", required=True)
     return parser
+
+
+def _selection_flags(command: argparse.ArgumentParser) -> None:
+    """The file and selection flags shared by `compute` and `trend`."""
+    command.add_argument("file")
+    command.add_argument("--state", required=True)
+    # Values are checked by the engine, so a wrong one gets the same one-line sentence as an
+    # unknown state (argparse `choices` would print a usage block instead).
+    command.add_argument("--facility-level", required=True, help="|".join(FACILITY_LEVELS))
+    command.add_argument("--age-group", required=True, help="|".join(AGE_GROUPS))
+    command.add_argument("--method", default="max", help="|".join(METHODS))
+    command.add_argument("--period-from", default=None, help="e.g. 202401 or 'January 2024'")
+    command.add_argument("--period-to", default=None)
+    command.add_argument("--out", required=True, help="OUT.csv (or .xlsx)")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection(
+        state=args.state,
+        facility_level=args.facility_level,
+        age_group=args.age_group,
+        method=args.method,
+        period_from=args.period_from,
+        period_to=args.period_to,
+    )
 
 
 def _print_summary(summary: dict) -> None:
@@ -69,15 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             from actions.tpr.export import result_to_csv_bytes, result_to_xlsx_bytes
 
             dataset = load_dataset(args.file)
-            selection = Selection(
-                state=args.state,
-                facility_level=args.facility_level,
-                age_group=args.age_group,
-                method=args.method,
-                period_from=args.period_from,
-                period_to=args.period_to,
-            )
-            result = compute_tpr(dataset, selection)
+            result = compute_tpr(dataset, _selection(args))
             out = Path(args.out)
             if out.suffix.lower() == ".xlsx":
                 out.write_bytes(result_to_xlsx_bytes(result))
@@ -86,6 +98,19 @@ def main(argv: list[str] | None = None) -> int:
             stats = result.stats
             print(f"{result.title}: {stats['wards_with_data']} of {stats['wards_total']} wards "
                   f"with data; written to {out}")  # fmt: skip
+        elif args.command == "trend":
+            from actions.tpr.export import table_csv_bytes, tables_xlsx_bytes
+            from actions.tpr.series import trend
+
+            series = trend(load_dataset(args.file), _selection(args), by=args.by, unit=args.unit)
+            out = Path(args.out)
+            if out.suffix.lower() == ".xlsx":
+                out.write_bytes(tables_xlsx_bytes({f"by {series.attrs['by']}": series}))
+            else:
+                out.write_bytes(table_csv_bytes(series))
+            blank = int(series["tpr"].isna().sum())
+            print(f"{series.attrs['title']}: {len(series):,} rows ({series.attrs['unit']} by "
+                  f"{series.attrs['by']}), {blank:,} blank; written to {out}")  # fmt: skip
         else:
             from actions.tpr.sample import sample_frame, write_sample_file
 

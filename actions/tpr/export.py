@@ -10,7 +10,7 @@ import pandas as pd
 from actions.tpr.calc import TPRResult
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-RATE_COLUMNS = ("tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd")
+RATE_COLUMNS = ("tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd", "tpr_a", "tpr_b", "change")
 
 
 def defuse(value: object) -> object:
@@ -33,10 +33,18 @@ def _written(frame: pd.DataFrame, escape: bool) -> pd.DataFrame:
     return out
 
 
-def result_to_csv_bytes(result: TPRResult) -> bytes:
-    """The ward table as CSV in UTF-8 with a BOM (so Excel shows names correctly)."""
-    text = _written(result.wards, escape=True).to_csv(index=False, lineterminator="\r\n")
+def table_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Any result table as CSV in UTF-8 with a BOM (so Excel shows names correctly).
+
+    Rates are rounded to 2 decimals, blanks stay empty cells, text is formula-safe.
+    """
+    text = _written(frame, escape=True).to_csv(index=False, lineterminator="\r\n")
     return text.encode("utf-8-sig")
+
+
+def result_to_csv_bytes(result: TPRResult) -> bytes:
+    """The ward table as CSV (see `table_csv_bytes`)."""
+    return table_csv_bytes(result.wards)
 
 
 def _summary_rows(result: TPRResult) -> pd.DataFrame:
@@ -81,26 +89,35 @@ def _quality_rows(result: TPRResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["check", "count"])
 
 
-def result_to_xlsx_bytes(result: TPRResult) -> bytes:
-    """Workbook with sheets wards, LGAs, summary and data quality; text is never a formula."""
+def tables_xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """A workbook with one sheet per table, in order; rates rounded, text never a formula."""
     buffer = io.BytesIO()
     options = {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True}
     with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
-        sheets = {
-            "wards": _written(result.wards, escape=False),
-            "LGAs": _written(result.lgas, escape=False),
-            "summary": _summary_rows(result),
-            "data quality": _quality_rows(result),
-        }
         for name, frame in sheets.items():
+            frame = _written(frame, escape=False)
             frame = frame.astype(object).where(frame.notna(), None)
-            frame.to_excel(writer, sheet_name=name, index=False)
-            sheet = writer.sheets[name]
+            frame.to_excel(writer, sheet_name=name[:31], index=False)
+            sheet = writer.sheets[name[:31]]
             sheet.freeze_panes(1, 0)
             for position, column in enumerate(frame.columns):
                 width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
                 sheet.set_column(position, position, min(max(width + 2, 8), 60))
     return buffer.getvalue()
+
+
+def result_to_xlsx_bytes(
+    result: TPRResult, extra_sheets: dict[str, pd.DataFrame] | None = None
+) -> bytes:
+    """Sheets wards, LGAs, summary and data quality, then `extra_sheets` (e.g. a trend)."""
+    sheets = {
+        "wards": result.wards,
+        "LGAs": result.lgas,
+        "summary": _summary_rows(result),
+        "data quality": _quality_rows(result),
+        **(extra_sheets or {}),
+    }
+    return tables_xlsx_bytes(sheets)
 
 
 def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
