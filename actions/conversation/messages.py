@@ -83,6 +83,140 @@ def slot_display(slot: str, value: Any) -> str:
     return str(value)
 
 
+# --- answers, navigation and small talk -------------------------------------------------------
+# (moved here from form_validation.py, navigation.py, submit.py and conversation_state.py)
+
+TPR_DEFINITION = (
+    "TPR (test positivity rate) is the share of people tested for malaria who tested positive, "
+    "in percent."
+)
+HELLO = "Hello!"
+GOODBYE_KEPT = "Goodbye! Your dataset and answers are kept if you come back."
+GOODBYE = "Goodbye!"
+YOU_ARE_WELCOME = "You're welcome!"
+ONLY_TPR = "I'm the TPR assistant: I can only help with the TPR analysis."
+OUT_OF_SCOPE = "Sorry, I can't help with that; I only calculate test positivity rates."
+FINISH_QUESTION_FIRST = "Let's finish the current question first."
+OK = "OK."
+NOT_UNDERSTOOD = "Sorry, I didn't understand that."
+GREET_INTRO = (
+    " I'm the TPR assistant: I turn NMEP health-facility workbooks into ward-level malaria test "
+    "positivity rates."
+)
+START_HINT = "Say 'start TPR' to begin the analysis."
+STARTING = "Let's start the TPR analysis."
+CONTINUING = "Let's continue where you left off."
+NO_EARLIER_QUESTION = "There is no earlier question. "
+FIRST_QUESTION = "This is the first question already."
+WHICH_ANSWER = "Which answer would you like to change?"
+NOTHING_RUNNING = "Nothing is running. "
+STOPPED = "Stopped. Your dataset is still loaded. "
+CHOOSE_ANOTHER_STATE = "OK, let's choose another state."
+NO_LEVEL_COLUMN_USES_ALL = (
+    "This file has no facility level column, so the calculation uses all facilities."
+)
+ANSWERS_MISSING = "Some answers are missing. "
+DATASET_EXPIRED = (
+    "Your dataset is no longer available (it may have expired). Please upload the file again."
+)
+CALCULATING = "Calculating..."
+RESULT_CHART_CAPTION = "Ward TPR chart:"
+NOT_SURE_WHICH_ANSWER = "I'm not sure which answer that changes. "
+HELP_NO_DATASET = (
+    "I calculate ward-level malaria test positivity rates (TPR) from an NMEP health-facility "
+    "workbook. "
+)
+HELP_GENERAL = (
+    "I calculate ward-level malaria test positivity rates (TPR) for the state, facility level "
+    "and age group you choose. "
+)
+NO_DATASET_YET = "No dataset is loaded yet. "
+
+
+def small_talk_reply(intent: str | None, text: str) -> str | None:
+    """A one-line answer to off-topic messages; None when the message is not small talk."""
+    lowered = text.casefold()
+    if "tpr" in lowered or "positivity" in lowered:
+        return TPR_DEFINITION
+    if intent == "greet":
+        return HELLO
+    if intent == "goodbye":
+        return GOODBYE_KEPT
+    if intent == "chitchat":
+        if "thank" in lowered:
+            return YOU_ARE_WELCOME
+        return ONLY_TPR
+    if intent == "out_of_scope":
+        return OUT_OF_SCOPE
+    return None
+
+
+def state_not_found(shown: str, states: list[str]) -> str:
+    return f"I couldn't find '{shown}' in this file. The states in it are: {', '.join(states)}."
+
+
+def only_state_confirm(only: str) -> str:
+    return f"This file only covers {only}. Answer 'yes' to continue with it, or 'cancel' to stop."
+
+
+def confirm_or_pick(state: str | None) -> str:
+    return f"Please answer yes to proceed with {state}, or no to pick another state."
+
+
+def not_a_choice(shown: str, noun: str, options: str) -> str:
+    return f"'{shown}' is not one of the {noun}. The options are: {options}."
+
+
+def not_offered_text(slot: str, value: str, summary: ds.Summary, state: str | None) -> str:
+    """A facility level or age group the file has no data for in `state`, with the options."""
+    options = options_text(slot, summary, state)
+    if slot == "facility_level":
+        return (
+            f"There are no {level_label(value).lower()} facilities for {state} in this "
+            f"file. The options are: {options}."
+        )
+    return (
+        f"This file has no {age_label(value).lower()} data for {state}. The options are: {options}."
+    )
+
+
+def level_gone(state: str, level: str) -> str:
+    return (
+        f"{state} has no {level_label(level).lower()} facilities in this file, so please choose "
+        "the facility level again."
+    )
+
+
+def age_gone(state: str, age: str) -> str:
+    return (
+        f"This file has no {age_label(age).lower()} data for {state}, so please choose the age "
+        "group again."
+    )
+
+
+def single_state_selected(only: str) -> str:
+    return f"This file holds one state only, {only}, so I selected it."
+
+
+def skip_reason_text(slot: str, only_state: str | None) -> str:
+    """Why a question is not asked for this file."""
+    if slot == "state":
+        return f"This file holds one state only, {only_state}, so there is no other."
+    return "This file has no facility level column, so the calculation always uses all facilities."
+
+
+def dataset_line(source: str) -> str:
+    return f"Dataset: {source}.\n"
+
+
+def starting_again(source: str | None) -> str:
+    return f"Starting again on the same dataset ({source or 'your file'})."
+
+
+def cannot_calculate(error: object) -> str:
+    return f"I couldn't calculate this selection: {error}"
+
+
 # --- upload summary -------------------------------------------------------------------------
 
 
@@ -354,13 +488,18 @@ NAVIGATION_HELP = (
 )
 
 
-def status_text(slots: dict[str, Any], pending: str | None, finished: bool) -> str:
+def status_text(
+    slots: dict[str, Any], pending: str | None, finished: bool, refinements: str = ""
+) -> str:
+    """The answers, the method and period in force (`refinements_text`), then what is next."""
     lines = ["Your answers so far:"]
     lines.append(f"- State: {slot_display('state', slots.get('state'))}")
     confirmed = slots.get("confirmed")
     lines.append(f"- Confirmed: {'yes' if confirmed is True else 'not yet'}")
     lines.append(f"- Facility level: {slot_display('facility_level', slots.get('facility_level'))}")
     lines.append(f"- Age group: {slot_display('age_group', slots.get('age_group'))}")
+    if refinements:
+        lines.append(refinements)
     if pending:
         lines.append(f"Pending question: {QUESTION_NAMES.get(pending, pending)}.")
     elif finished:
@@ -491,6 +630,10 @@ def refinement_set_text(
     return "OK, from now on: " + " and ".join(parts) + "."
 
 
+AFTER_RESULTS_MORE = (
+    "You can also refine the results ('use RDT only', '2024 only', 'the last 3 months') or ask "
+    "'show the monthly trend', 'year by year' or 'which wards got worse?'."
+)
 RECALCULATING = "Recalculating the results with this change..."
 REFINEMENT_BEFORE_RESULTS = "It will apply to the results. "
 
@@ -502,6 +645,13 @@ TIME_HINT = (
     "You can also ask 'show the monthly trend' (or 'trend for <LGA>', 'trend for <ward> ward'), "
     "'year by year', 'compare 2023 and 2024' or 'which wards got worse?'."
 )
+
+
+TIME_CHART_CAPTION = "Chart:"
+
+
+def cannot_answer(error: object) -> str:
+    return f"I couldn't answer that for this selection: {error}"
 
 
 def _points(value: float) -> str:

@@ -23,7 +23,8 @@ from actions.conversation import dataset_summary as ds
 from actions.conversation import messages as msg
 from actions.conversation.answer_matching import match_state, reselection
 from actions.conversation.dataset_action import DatasetAction
-from actions.conversation.form_validation import LatestMessage, not_offered_text
+from actions.conversation.form_validation import LatestMessage
+from actions.conversation.messages import not_offered_text
 
 logger = logging.getLogger(__name__)
 
@@ -113,23 +114,20 @@ class ActionTprSubmit(Action):
             dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
             return []
         if not cs.finished(values):
-            dispatcher.utter_message(text="Some answers are missing. " + msg.RESUME_HINT)
+            dispatcher.utter_message(text=msg.ANSWERS_MISSING + msg.RESUME_HINT)
             return []
         try:
             dataset = await ds.dataset_store().load(str(dataset_id), owner=tracker.sender_id)
         except DatasetNotFound:
-            dispatcher.utter_message(
-                text="Your dataset is no longer available (it may have expired). "
-                "Please upload the file again."
-            )
+            dispatcher.utter_message(text=msg.DATASET_EXPIRED)
             return []
         selection = cs.selection_in_force(tracker)
-        dispatcher.utter_message(text="Calculating...")
+        dispatcher.utter_message(text=msg.CALCULATING)
         loop = asyncio.get_running_loop()
         try:
             computed = await loop.run_in_executor(None, _compute, dataset, selection)
         except TPRDataError as error:
-            dispatcher.utter_message(text=f"I couldn't calculate this selection: {error}")
+            dispatcher.utter_message(text=msg.cannot_calculate(error))
             return []
         stem = file_stem("tpr", selection, computed.result.period)
         csv_link, xlsx_link, png_link = await store_downloads(
@@ -138,9 +136,9 @@ class ActionTprSubmit(Action):
             {"csv": computed.csv, "xlsx": computed.xlsx, "png": computed.png},
         )
         dispatcher.utter_message(text=computed.text)
-        dispatcher.utter_message(text="Ward TPR chart:", image=png_link)
+        dispatcher.utter_message(text=msg.RESULT_CHART_CAPTION, image=png_link)
         dispatcher.utter_message(text=msg.downloads_text(csv_link, xlsx_link))
-        dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT)
+        dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT + " " + msg.AFTER_RESULTS_MORE)
         return []
 
 
@@ -164,15 +162,12 @@ class ActionReselect(DatasetAction):
             new["state"] = state
         elif not state and message.hints("state"):
             unknown = message.hints("state")[0]
-            dispatcher.utter_message(
-                text=f"I couldn't find '{unknown}' in this file. "
-                f"The states in it are: {', '.join(states)}."
-            )
+            dispatcher.utter_message(text=msg.state_not_found(unknown, states))
             return []
         new.update(reselection(text, message.entities))
         if not new and not state:
             dispatcher.utter_message(
-                text="I'm not sure which answer that changes. "
+                text=msg.NOT_SURE_WHICH_ANSWER
                 + (msg.AFTER_RESULTS_HINT if cs.finished(values) else msg.RESUME_HINT)
             )
             return []

@@ -70,7 +70,7 @@ class TimeAction(DatasetAction):
         try:
             answer = await loop.run_in_executor(None, self.answer, dataset, selection, message.text)
         except TPRDataError as error:
-            dispatcher.utter_message(text=f"I couldn't answer that for this selection: {error}")
+            dispatcher.utter_message(text=msg.cannot_answer(error))
             return resume
         for number, text in enumerate(answer.texts):
             last = number == len(answer.texts) - 1
@@ -79,7 +79,7 @@ class TimeAction(DatasetAction):
             links = await store_downloads(tracker.sender_id, answer.stem, answer.files)
             by_ext = dict(zip(answer.files, links, strict=True))
             if "png" in by_ext:
-                dispatcher.utter_message(text="Chart:", image=by_ext["png"])
+                dispatcher.utter_message(text=msg.TIME_CHART_CAPTION, image=by_ext["png"])
             dispatcher.utter_message(text=answer.downloads_text(by_ext["csv"], by_ext["xlsx"]))
         return resume
 
