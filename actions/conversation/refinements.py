@@ -36,8 +36,12 @@ def _contiguous(first: int, last: int) -> list[int]:
 
 
 async def file_months(tracker: Tracker, summary: ds.Summary) -> list[int]:
-    """The month codes the file holds, sorted: from the summary when its range has no gap, else
-    from the stored dataset (read in a worker thread)."""
+    """The month codes the file holds, sorted: the summary's `time_coverage`; for a summary
+    stored before it existed, its range when that has no gap, else the stored dataset (read in
+    a worker thread)."""
+    listed = (summary.get("time_coverage") or {}).get("months")
+    if listed:
+        return sorted(int(m) for m in listed)
     period = summary.get("period") or {}
     first, last = period.get("first_code"), period.get("last_code")
     if not first or not last:
