@@ -1,7 +1,9 @@
 """Held-out NLU check: the trained model on analyst-style messages it never saw.
 
-Intent accuracy must be at least 95%, and the entities must lead to the right canonical slot
-values (through the same matching the actions use). Needs models/tpr-assistant.tar.gz
+Intent accuracy must be at least 95% on each held-out file, and the entities must lead to the
+right canonical slot values (through the same matching the actions use). The refinements file
+annotates periods as `START-END` resolved against a file covering January 2023 to December 2024
+(the action parses periods from the text; the CRF does not tag them). Needs models/tpr-assistant.tar.gz
 (`make test` trains it first).
 """
 
@@ -19,10 +21,16 @@ from actions.conversation.answer_matching import (
     mentioned_age,
     mentioned_level,
 )
+from actions.conversation.refinement_matching import (
+    PeriodChoice,
+    mentioned_method,
+    resolve_period,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "tpr-assistant.tar.gz"
-HOLDOUT = ROOT / "tests" / "nlu_holdout.yml"
+HOLDOUTS = [ROOT / "tests" / "nlu_holdout.yml", ROOT / "tests" / "nlu_holdout_refinements.yml"]
+FILE_MONTHS = [year * 100 + month for year in (2023, 2024) for month in range(1, 13)]
 MIN_INTENT_ACCURACY = 0.95
 ALL_STATES = list(NIGERIAN_STATES)
 CANONICAL_STATE = {"FCT": "Federal Capital Territory"}
@@ -43,6 +51,15 @@ def slot_value(entity: str, text: str, hints: list[str]) -> str | None:
         return mentioned_level(text, hints)
     if entity == "age_group":
         return mentioned_age(text, hints)
+    if entity == "method":
+        return mentioned_method(text, hints)
+    if entity == "period":
+        period = resolve_period(text, FILE_MONTHS)
+        if not isinstance(period, PeriodChoice):
+            return None
+        if period.start is None and period.end is None:
+            return "all"
+        return f"{period.start or ''}-{period.end or ''}"
     return hints[0] if hints else None
 
 
@@ -55,18 +72,20 @@ def agent() -> Any:
     return Agent.load(str(MODEL))
 
 
-def test_holdout_is_not_in_the_training_data() -> None:
+@pytest.mark.parametrize("holdout", HOLDOUTS, ids=lambda p: p.name)
+def test_holdout_is_not_in_the_training_data(holdout: Path) -> None:
     def key(text: str) -> str:
         return re.sub(r"\s+", " ", text.casefold()).strip()
 
     trained = {key(m.get("text")) for f in (ROOT / "data" / "nlu").glob("*.yml")
                for m in load_examples(f)}  # fmt: skip
-    overlap = [m.get("text") for m in load_examples(HOLDOUT) if key(m.get("text")) in trained]
+    overlap = [m.get("text") for m in load_examples(holdout) if key(m.get("text")) in trained]
     assert overlap == []
 
 
-async def test_holdout_intent_accuracy_and_canonical_entities(agent: Any) -> None:
-    examples = load_examples(HOLDOUT)
+@pytest.mark.parametrize("holdout", HOLDOUTS, ids=lambda p: p.name)
+async def test_holdout_intent_accuracy_and_canonical_entities(agent: Any, holdout: Path) -> None:
+    examples = load_examples(holdout)
     wrong_intents: list[str] = []
     wrong_entities: list[str] = []
     for example in examples:
@@ -88,6 +107,6 @@ async def test_holdout_intent_accuracy_and_canonical_entities(agent: Any) -> Non
             if got != expected:
                 wrong_entities.append(f"{text!r}: {entity['entity']}={got} (expected {expected})")
     accuracy = 1 - len(wrong_intents) / len(examples)
-    print(f"held-out intent accuracy: {accuracy:.1%} on {len(examples)} messages")
+    print(f"{holdout.name}: intent accuracy {accuracy:.1%} on {len(examples)} messages")
     assert accuracy >= MIN_INTENT_ACCURACY, wrong_intents
     assert wrong_entities == []
