@@ -790,7 +790,8 @@ def worsened_text(yoy: Any, direction: str = "worsened", limit: int = 15) -> str
     if len(blocked):
         reasons = Counter(str(r) for r in blocked["reason"])
         why = "; ".join(f"{reason}: {n}" for reason, n in reasons.most_common(4))
-        lines.append(f"{len(blocked)} wards were not comparable ({why}).")
+        were = "ward was" if len(blocked) == 1 else "wards were"
+        lines.append(f"{len(blocked)} {were} not comparable ({why}).")
     else:
         lines.append("Every ward was comparable.")
     lines.append(thresholds_text(yoy.thresholds))

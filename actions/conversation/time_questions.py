@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,9 +84,9 @@ class TimeAction(DatasetAction):
             dispatcher.utter_message(text=answer.downloads_text(by_ext["csv"], by_ext["xlsx"]))
         return resume
 
+    @abstractmethod
     def answer(self, dataset: Any, selection: dict[str, Any], text: str) -> TimeAnswer:
-        """Runs in a worker thread."""
-        raise NotImplementedError
+        """The reply, computed in a worker thread."""
 
 
 # --- the monthly trend -------------------------------------------------------------------------
@@ -240,8 +241,9 @@ class _YearAction(TimeAction):
             return TimeAnswer(texts=[msg.years_not_in_file_text(years, covered)])
         return self.years_answer(dataset, Selection(**selection), selection, text, *years)
 
+    @abstractmethod
     def years_answer(self, dataset, chosen, selection, text, year_a, year_b) -> TimeAnswer:
-        raise NotImplementedError
+        """The reply for two years of the file, in a worker thread."""
 
     @staticmethod
     def _files(dataset, chosen, selection, yoy, state_years, lga_years) -> dict[str, bytes]:
