@@ -3,8 +3,8 @@
 Intent accuracy must be at least 95% on each held-out file, and the entities must lead to the
 right canonical slot values (through the same matching the actions use). The refinements file
 annotates periods as `START-END` resolved against a file covering January 2023 to December 2024
-(the action parses periods from the text; the CRF does not tag them). Needs models/tpr-assistant.tar.gz
-(`make test` trains it first).
+(the action parses periods from the text; the CRF does not tag them). Needs
+models/tpr-assistant.tar.gz (`make test` trains it first).
 """
 
 from __future__ import annotations

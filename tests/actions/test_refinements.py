@@ -55,8 +55,11 @@ GAPPED = [202401, 202402, 202403, 202407, 202408, 202409]
         # outside the file
         ("only January to March 2019", TWO_YEARS, PeriodOutside("January 2019 to March 2019")),
         ("2022 only", TWO_YEARS, PeriodOutside("2022")),
-        ("December 2022 to February 2023", TWO_YEARS,
-         PeriodOutside("December 2022 to February 2023")),  # fmt: skip
+        (
+            "December 2022 to February 2023",
+            TWO_YEARS,
+            PeriodOutside("December 2022 to February 2023"),
+        ),  # fmt: skip
         # inside the file's range but none of its months
         ("only May 2024", GAPPED, PeriodOutside("May 2024")),
         ("nothing about months here", TWO_YEARS, None),
@@ -191,11 +194,19 @@ async def test_before_the_form_the_change_waits_for_the_results(
     ("text", "intent", "slots", "changes"),
     [
         ("back to the default method", "set_method", {"method": "rdt"}, {"method": "max"}),
-        ("all periods", "set_period", {"period_start": "202402", "period_end": "202405"},
-         {"period_start": None, "period_end": None}),  # fmt: skip
+        (
+            "all periods",
+            "set_period",
+            {"period_start": "202402", "period_end": "202405"},
+            {"period_start": None, "period_end": None},
+        ),  # fmt: skip
         ("from March", "set_period", {}, {"period_start": "202403", "period_end": None}),
-        ("microscopy only for 2024", "set_method", {},
-         {"method": "microscopy", "period_start": "202401", "period_end": "202412"}),  # fmt: skip
+        (
+            "microscopy only for 2024",
+            "set_method",
+            {},
+            {"method": "microscopy", "period_start": "202401", "period_end": "202412"},
+        ),  # fmt: skip
     ],
 )
 async def test_loose_wording_sets_the_canonical_values(
@@ -228,9 +239,7 @@ async def test_status_and_overview_show_the_refinements_and_how_to_change_them(
     status = CollectingDispatcher()
     await ActionStatus().run(status, make_tracker(datasets.two_states, slots=slots), DOMAIN)
     overview = CollectingDispatcher()
-    await ActionAskConfirmed().run(
-        overview, make_tracker(datasets.two_states, slots=slots), DOMAIN
-    )
+    await ActionAskConfirmed().run(overview, make_tracker(datasets.two_states, slots=slots), DOMAIN)
     for dispatcher in (status, overview):
         text = texts(dispatcher)[0]
         assert "Method: microscopy only. Period: February 2024 to May 2024." in text

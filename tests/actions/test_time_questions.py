@@ -90,9 +90,7 @@ def reference_series(
         else:
             chosen = ("rdt", rdt, rt, rp)
         name, rate, t, p = chosen
-        out[key] = (
-            (float("nan"), 0, 0, "none") if rate is None else (rate, int(t), int(p), name)
-        )
+        out[key] = (float("nan"), 0, 0, "none") if rate is None else (rate, int(t), int(p), name)
     return out
 
 
@@ -159,9 +157,7 @@ async def test_monthly_trend_text_chart_csv_and_xlsx(datasets: Datasets) -> None
     assert table.filename == "trend_adamawa_all_all_max_202301-202412.csv"
     rows = csv_rows(table)
     assert_rows_match([r for r in rows if r["lga"] == ""], state)
-    assert_rows_match(
-        [r for r in rows if r["lga"] and not r["ward"]], reference_series(unit="lga")
-    )
+    assert_rows_match([r for r in rows if r["lga"] and not r["ward"]], reference_series(unit="lga"))
     assert_rows_match([r for r in rows if r["ward"]], reference_series(unit="ward"))
     chart = await download(dispatcher, ".png")
     assert chart.data.startswith(b"\x89PNG")
@@ -188,7 +184,9 @@ async def test_trend_for_an_lga_and_for_a_ward(datasets: Datasets) -> None:
     for _, l_name, w_name in ward_rows:
         names[w_name].add(l_name)
     ward = sorted(w for w, lgas in names.items() if len(lgas) == 1)[0]
-    dispatcher, _ = await ask(ActionTrend(), datasets, f"trend for {ward.title()} ward", "ask_trend")
+    dispatcher, _ = await ask(
+        ActionTrend(), datasets, f"trend for {ward.title()} ward", "ask_trend"
+    )
     rows = csv_rows(await download(dispatcher, ".csv"))
     assert {r["ward"].casefold() for r in rows} == {ward}
     assert_rows_match(rows, {k: v for k, v in ward_rows.items() if k[2] == ward})
