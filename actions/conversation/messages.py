@@ -567,6 +567,18 @@ REFINEMENT_HOW_TO = (
     "'back to the default method', '2024 only', 'the last 3 months', 'from March' or "
     "'all periods'."
 )
+
+
+def method_buttons() -> list[Button]:
+    """One button per method; the payload bypasses NLU."""
+    titles = {"max": "Higher of the two (default)", "rdt": "RDT only",
+              "microscopy": "Microscopy only", "combined": "Both combined"}  # fmt: skip
+    return [
+        {"title": title, "payload": payload("set_method", method=method)}
+        for method, title in titles.items()
+    ]
+
+
 REFINEMENT_NOT_UNDERSTOOD = (
     "I can calculate with RDT only, microscopy only, both methods combined, or the higher of the "
     "two (the default), and over any months of the file. " + REFINEMENT_HOW_TO

@@ -79,7 +79,14 @@ class ActionSetRefinement(DatasetAction):
         if message.intent == "set_period" or mentions_period(message.text):
             period = resolve_period(message.text, await file_months(tracker, summary))
         if method is None and period is None:
-            dispatcher.utter_message(text=msg.REFINEMENT_NOT_UNDERSTOOD)
+            # "change the method", "which months does it use": what is in force, the choices.
+            in_force = msg.refinements_text(
+                current["method"], current["period_from"], current["period_to"], summary
+            )
+            dispatcher.utter_message(
+                text=in_force.split("\n")[0] + "\n" + msg.REFINEMENT_NOT_UNDERSTOOD,
+                buttons=msg.method_buttons() if message.intent == "set_method" else [],
+            )
             return self._continue(tracker, changed=False)
         if isinstance(period, PeriodOutside):
             dispatcher.utter_message(text=msg.file_covers_text(summary, period.named))

@@ -252,3 +252,19 @@ async def test_status_and_overview_show_the_refinements_and_how_to_change_them(
         "Method: the higher of RDT and microscopy (default). "
         "Period: all months (January 2024 to December 2024)."
     ) in texts(default)[0]
+
+
+async def test_change_the_method_without_one_shows_what_is_in_force_and_the_choices(
+    datasets: Datasets, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(
+        datasets.two_states, "change the method", "set_method", slots={**DONE, "method": "rdt"},
+        active_loop=None,
+    )  # fmt: skip
+    assert await ActionSetRefinement().run(dispatcher, tracker, DOMAIN) == []
+    message = dispatcher.messages[0]
+    assert message["text"].startswith("Method: RDT only. Period: all months")
+    assert [b["payload"] for b in message["buttons"]] == [
+        '/set_method{"method": "max"}', '/set_method{"method": "rdt"}',
+        '/set_method{"method": "microscopy"}', '/set_method{"method": "combined"}',
+    ]  # fmt: skip
