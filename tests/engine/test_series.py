@@ -130,6 +130,8 @@ def test_level_and_period_range(series_data: Dataset) -> None:
         ({}, Selection("Adamawa", period_from="202401", period_to="202312"), "after it ends"),
         ({}, Selection("Adamawa", period_from="202501"), "no data in the period"),
         ({}, Selection("Kwara", facility_level="tertiary"), "no tertiary facilities"),
+        # Other states have rows then, but Kwara has none: a refusal, not an all-blank series.
+        ({}, Selection("Kwara", period_to="202401"), "covers February 2024 to April 2024"),
         ({}, Selection("Adamawa", method="mean"), "not a method"),
     ],
 )
@@ -323,8 +325,13 @@ def test_chart_pngs(series_data: Dataset, yoy_data: Dataset) -> None:
 
     state = trend(series_data, Selection("Adamawa"))
     lgas = trend(series_data, Selection("Adamawa"), unit="lga")
+    yearly = trend(series_data, Selection("Adamawa"), by="year")
+    later = trend(series_data, Selection("Adamawa", period_from="202401"), unit="lga")
+    empty = later[later["lga"] == "Song"]  # no valid test in any month
     for png in (
         trend_chart_png(state, lgas),
+        trend_chart_png(yearly),
+        trend_chart_png(empty, None),
         year_on_year_chart_png(year_on_year(yoy_data, Selection("Adamawa"), 2023, 2024)),
     ):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
@@ -341,3 +348,26 @@ def test_trend_chart_draws_blank_months_as_gaps(series_data: Dataset) -> None:
     # Nov, Dec, Jan have values; Feb blank; March not in the file; April blank.
     assert list(np.isnan(line)) == [False, False, False, True, True, True]
     assert 0.0 not in list(line)
+
+
+def test_trend_as_an_extra_sheet_of_the_results_workbook(series_data: Dataset) -> None:
+    import io
+
+    import openpyxl
+
+    from actions.tpr.export import result_to_xlsx_bytes
+
+    selection = Selection("Adamawa")
+    series = trend(series_data, selection)
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(
+            result_to_xlsx_bytes(
+                compute_tpr(series_data, selection), extra_sheets={"monthly trend": series}
+            )
+        )  # fmt: skip
+    )
+    assert workbook.sheetnames[-1] == "monthly trend"
+    rows = list(workbook["monthly trend"].values)
+    assert list(rows[0]) == TREND_COLUMNS
+    assert rows[1][:8] == ("202311", "Adamawa", None, None, 17.5, 40, 7, "rdt")
+    assert rows[4][4] is None and rows[4][7] == "none"  # February: a blank cell, not 0

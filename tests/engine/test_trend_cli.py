@@ -106,3 +106,11 @@ def test_unknown_state_and_bad_file(series_file: Path, tmp_path: Path, capsys) -
     code = main(["trend", str(junk), *SELECTION, "--out", str(tmp_path / "o.csv")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_summary_text_lists_years_and_missing_months(series_file: Path, capsys) -> None:
+    assert main(["summary", str(series_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Years: 2023, 2024" in lines
+    assert "    no rows in 3 month(s): 202402, 202403, 202404" in lines  # Adamawa
+    assert "    no rows in 4 month(s): 202311, 202312, 202401, 202403" in lines  # Kwara
