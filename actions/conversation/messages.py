@@ -23,7 +23,8 @@ UPLOAD_HOW_TO = (
 RESUME_HINT = "Say 'start TPR' to continue where you left off, or 'restart' to begin again."
 AFTER_RESULTS_HINT = (
     "You can ask for another selection, e.g. 'now pregnant women', 'same for all facilities' "
-    "or 'analyze Kwara', or say 'restart' to start over."
+    "or 'analyze Kwara', ask about these results ('Fufore LGA', 'bottom 10', 'totals by LGA', "
+    "'compare with pregnant women'), or say 'restart' to start over."
 )
 
 QUESTION_NAMES = {
@@ -420,16 +421,14 @@ def ambiguous_ward_text(ward: str, lgas: list[str]) -> str:
     return f"{ward} is in {len(lgas)} LGAs: {', '.join(lgas)}; which one?"
 
 
-def no_data_reason(facilities: Any, invalid_pairs: Any, level: str) -> str:
-    """Why a ward's TPR is blank: no facility of the selected level, or no valid tests."""
-    if not facilities:
-        if level == "all":
-            return "no facility reports in the period"
-        return f"no {level} facility"
-    reason = f"no valid tests ({count(facilities)} facilit{'y' if facilities == 1 else 'ies'}"
+def no_data_reason(reason: str, facilities: Any, invalid_pairs: Any) -> str:
+    """The engine's reason for a blank TPR, with the counts behind it."""
+    details = []
+    if facilities:
+        details.append(f"{count(facilities)} facilit{'y' if facilities == 1 else 'ies'}")
     if invalid_pairs:
-        reason += f", {count(invalid_pairs)} invalid pair{'s' if invalid_pairs != 1 else ''}"
-    return reason + ")"
+        details.append(f"{count(invalid_pairs)} invalid pair{'s' if invalid_pairs != 1 else ''}")
+    return reason + (f" ({', '.join(details)})" if details else "")
 
 
 def compare_what_text() -> str:

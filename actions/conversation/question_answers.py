@@ -8,7 +8,7 @@ event loop) and returns an `Answer`: text, buttons and the files to offer. The a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -56,7 +56,7 @@ def file_stem(selection: Any, topic: str) -> str:
 
 
 def _tables(frame: pd.DataFrame, stem: str, sheet: str) -> tuple[AnswerFile, AnswerFile]:
-    from actions.tpr.analysis import table_csv_bytes, tables_xlsx_bytes
+    from actions.tpr import table_csv_bytes, tables_xlsx_bytes
 
     return (
         AnswerFile(f"{stem}.csv", CSV_TYPE, table_csv_bytes(frame)),
@@ -169,33 +169,32 @@ def top_wards(
 
 
 def no_data_wards(dataset: Any, values: dict[str, Any]) -> Answer:
-    """Every ward whose TPR is blank, with the reason."""
+    """Every ward whose TPR is blank, with the engine's reason (no facility of the selected
+    level, or no valid tests)."""
+    from actions.tpr import wards_without_data
+
     result = _result(dataset, values)
-    level = result.selection.facility_level
-    blank = result.wards[result.wards["tpr"].isna()].reset_index(drop=True)
+    blank = wards_without_data(result, dataset)
     total = len(result.wards)
     if blank.empty:
         return Answer(
             f"Every ward ({msg.count(total)}) has data for this selection. {result.title}.",
             msg.menu_buttons("bottom", "completeness"),
         )
-    reasons = [
-        msg.no_data_reason(int(f), int(i), level)
-        for f, i in zip(blank["facilities"], blank["invalid_pairs"], strict=True)
-    ]
-    blank = blank.assign(reason=reasons)
     lines = [
         f"{msg.count(len(blank))} of {msg.count(total)} wards have no data (TPR blank, not 0). "
         f"{result.title}."
     ]
     shown = blank.head(msg.LIST_LINES)
-    lines += [f"- {row.ward} ({row.lga}): {row.reason}" for row in shown.itertuples(index=False)]
+    lines += [
+        f"- {r.ward} ({r.lga}): {msg.no_data_reason(r.reason, r.facilities, r.invalid_pairs)}"
+        for r in shown.itertuples(index=False)
+    ]
     cut = msg.list_cut_text(len(shown), len(blank), "wards")
     if cut:
         lines.append(cut)
-    columns = ["state", "lga", "ward", "facilities", "invalid_pairs", "reason"]
     table, sheet = _tables(
-        blank[columns], file_stem(result.selection, "wards_without_data"), "Wards without data"
+        blank, file_stem(result.selection, "wards_without_data"), "Wards without data"
     )
     return Answer(
         "\n".join(lines),
@@ -266,29 +265,38 @@ def one_ward(
             for w, lga in zip(rows["ward"], rows["lga"], strict=True)
         ]
         return Answer(msg.ambiguous_ward_text(ward, lgas), buttons[:10])
+    from actions.tpr import ward_detail
+
     row = rows.iloc[0]
-    lines = [f"{row['ward']} ward ({row['lga']} LGA, {state}). {result.title}."]
-    if _is_blank(row["tpr"]):
-        reason = msg.no_data_reason(
-            int(row["facilities"]), int(row["invalid_pairs"]), result.selection.facility_level
-        )
-        lines.append(f"TPR: no data ({reason}).")
+    detail = ward_detail(dataset, result.selection, str(row["lga"]), str(row["ward"]))
+    lines = [detail["title"] + "."]
+    if _is_blank(detail["tpr"]):
+        lines.append("TPR: no data (no valid tests for this selection).")
     else:
         lines.append(
-            f"TPR: {msg.pct(row['tpr'])} ({msg.count(row['positive'])} positive of "
-            f"{msg.count(row['tested'])} tested, {msg.method_name(row['method'])})."
+            f"TPR: {msg.pct(detail['tpr'])} ({msg.count(detail['positive'])} positive of "
+            f"{msg.count(detail['tested'])} tested, {msg.method_name(detail['method'])})."
         )
-    for method, label in (("rdt", "RDT"), ("microscopy", "Microscopy")):
-        tested = row[f"{method}_tested"]
-        rate = "no data" if _is_blank(row[f"{method}_tpr"]) else msg.pct(row[f"{method}_tpr"])
-        lines.append(
-            f"{label}: {rate} ({msg.count(row[f'{method}_positive'])} positive of "
-            f"{msg.count(tested)} tested)."
-        )
+    rates = detail["rates"]
     lines.append(
-        f"Facilities: {msg.count(row['facilities'])}. Invalid pairs excluded: "
-        f"{msg.count(row['invalid_pairs'])}."
+        f"By method: RDT {msg.pct(rates['rdt'])} ({msg.count(detail['rdt_positive'])} of "
+        f"{msg.count(detail['rdt_tested'])}), microscopy {msg.pct(rates['microscopy'])} "
+        f"({msg.count(detail['microscopy_positive'])} of "
+        f"{msg.count(detail['microscopy_tested'])}), combined {msg.pct(rates['combined'])}, "
+        f"higher of the two {msg.pct(rates['max'])}."
     )
+    names = detail["facility_names"]
+    listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    lines.append(
+        f"Facilities: {msg.count(detail['facilities'])}" + (f" ({listed})." if names else ".")
+    )
+    invalid = detail["invalid_list"]
+    lines.append(f"Invalid pairs excluded: {msg.count(detail['invalid_pairs'])}.")
+    for pair in invalid.head(5).itertuples(index=False):
+        lines.append(
+            f"- {pair.facility}, {pair.period}, {msg.method_name(pair.method)}, {pair.age_group}, "
+            f"tested {_cell(pair.tested)}, positive {_cell(pair.positive)}: {pair.problem}"
+        )
     buttons = [
         {
             "title": f"Wards in {row['lga']}",
@@ -305,23 +313,20 @@ def one_ward(
 def comparison(dataset: Any, a_values: dict[str, Any], b_values: dict[str, Any]) -> Answer:
     """Selection A against B per ward: side by side, B - A in points, the wards that differ
     most, a chart and the comparison table."""
-    from actions.tpr import compute_tpr
-    from actions.tpr.analysis import compare_selections, comparison_chart_png
+    from actions.tpr import compare_selections, comparison_chart_png
 
     a, b = selection_of(a_values), selection_of(b_values)
     compared = compare_selections(dataset, a, b)
-    # the state totals of each side, by the same rules (for the headline)
-    a_total = compute_tpr(dataset, a).state_total
-    b_total = compute_tpr(dataset, b).state_total
+    a_total, b_total = compared.a.state_total, compared.b.state_total
     wards = compared.wards
-    both = wards[~wards["difference"].isna()]
+    counts = compared.counts()
     lines = [
-        f"Comparison in {a.state}: A = {describe(a)}; B = {describe(b)}.",
+        compared.title + ".",
         f"State TPR: A {msg.pct(a_total.get('tpr'))}, B {msg.pct(b_total.get('tpr'))} "
         f"(B - A {msg.points(_difference(a_total.get('tpr'), b_total.get('tpr')))}).",
-        f"Wards with data on both sides: {msg.count(len(both))} of {msg.count(len(wards))}; "
-        f"B higher in {msg.count((both['difference'] > 0).sum())}, lower in "
-        f"{msg.count((both['difference'] < 0).sum())}.",
+        f"Wards with data on both sides: {msg.count(counts['compared'])} of "
+        f"{msg.count(counts['wards'])}; B higher in {msg.count(counts['b_higher'])}, lower in "
+        f"{msg.count(counts['b_lower'])}, equal in {msg.count(counts['equal'])}.",
     ]
     most = compared.most_different(10)
     if len(most):
@@ -373,44 +378,38 @@ def with_changes(values: dict[str, Any], changes: dict[str, str]) -> dict[str, A
 
 def invalid_data(dataset: Any, values: dict[str, Any]) -> Answer:
     """The excluded pairs: most frequent offenders first; the full list as CSV."""
-    from actions.tpr.analysis import invalid_pairs_list
+    from actions.tpr import invalid_pairs_list
 
     selection = selection_of(values)
-    pairs = invalid_pairs_list(dataset, selection)
+    pairs = invalid_pairs_list(dataset, selection)  # most frequent offender first
     if pairs.empty:
         return Answer(
             f"No invalid pairs in {selection.state} for this selection: every tested/positive "
             "pair was counted.",
             msg.menu_buttons("completeness", "no_data"),
         )
-    keys = ["state", "lga", "ward", "facility"]
-    per_facility = pairs.groupby(keys, sort=False, observed=True).size().rename("pairs")
-    ordered = (
-        pairs.join(per_facility, on=keys)
-        .sort_values(["pairs", "facility", "period"], ascending=[False, True, True], kind="stable")
-        .drop(columns="pairs")
-        .reset_index(drop=True)
-    )
-    offenders = per_facility.sort_values(ascending=False, kind="stable")
+    keys = ["lga", "ward", "facility"]
+    offenders = pairs.groupby(keys, sort=False).size().sort_values(ascending=False, kind="stable")
     lines = [
         f"{msg.count(len(pairs))} invalid pairs were excluded in {selection.state} "
-        f"({msg.count(len(offenders))} facilities), both methods, "
-        f"{describe(replace(selection, method='max')).rsplit(', ', 1)[0]}.",
+        f"({msg.count(len(offenders))} facilities; both methods; "
+        f"{msg.level_label(selection.facility_level).lower()}, "
+        f"{msg.age_label(selection.age_group).lower()}).",
         "Facilities with the most:",
     ]
-    for (_, lga, ward, facility), n in list(offenders.items())[:5]:
+    for (lga, ward, facility), n in list(offenders.items())[:5]:
         lines.append(f"- {facility} ({ward}, {lga}): {msg.count(n)}")
     lines.append("Pairs (facility, ward, month, method, age group, tested, positive, rule):")
-    shown = ordered.head(msg.LIST_LINES)
+    shown = pairs.head(msg.LIST_LINES)
     for row in shown.itertuples(index=False):
         lines.append(
             f"- {row.facility}, {row.ward}, {row.period}, {msg.method_name(row.method)}, "
             f"{row.age_group}, {_cell(row.tested)}, {_cell(row.positive)}: {row.problem}"
         )
-    cut = msg.list_cut_text(len(shown), len(ordered), "pairs")
+    cut = msg.list_cut_text(len(shown), len(pairs), "pairs")
     if cut:
         lines.append(cut)
-    table, sheet = _tables(ordered, file_stem(selection, "invalid_pairs"), "Invalid pairs")
+    table, sheet = _tables(pairs, file_stem(selection, "invalid_pairs"), "Invalid pairs")
     return Answer(
         "\n".join(lines),
         msg.menu_buttons("completeness", "no_data"),
@@ -430,17 +429,20 @@ def _cell(value: Any) -> str:
 def reporting_completeness(dataset: Any, values: dict[str, Any]) -> Answer:
     """Per LGA the share of facility-months reporting, by method; weakest first; LGA x month
     chart."""
-    from actions.tpr.analysis import completeness, completeness_by_month, completeness_chart_png
+    from actions.tpr import (
+        completeness,
+        completeness_by_month,
+        completeness_chart_png,
+        table_csv_bytes,
+        tables_xlsx_bytes,
+    )
 
     selection = selection_of(values)
-    by_lga = completeness(dataset, selection, by="lga")
+    weakest = completeness(dataset, selection, by="lga")  # weakest reporting first
     by_month = completeness_by_month(dataset, selection, by="lga")
-    weakest = by_lga.sort_values(
-        ["rdt_completeness", "microscopy_completeness"], na_position="first", kind="stable"
-    ).reset_index(drop=True)
     lines = [
-        f"Reporting completeness in {selection.state} by LGA (share of facility-months with a "
-        f"tested figure), weakest first. {describe(replace(selection, method='max'))}."
+        f"{weakest.attrs.get('title', 'Reporting completeness')}: share of facility-months "
+        "with a tested figure, by LGA, weakest first."
     ]
     shown = weakest.head(msg.LIST_LINES)
     for row in shown.itertuples(index=False):
@@ -453,15 +455,14 @@ def reporting_completeness(dataset: Any, values: dict[str, Any]) -> Answer:
     if cut:
         lines.append(cut)
     stem = file_stem(selection, "completeness")
-    from actions.tpr.analysis import table_csv_bytes, tables_xlsx_bytes
-
     table = AnswerFile(f"{stem}.csv", CSV_TYPE, table_csv_bytes(weakest))
     sheet = AnswerFile(
         f"{stem}.xlsx",
         XLSX_TYPE,
         tables_xlsx_bytes({"Completeness by LGA": weakest, "By LGA and month": by_month}),
     )
-    chart = AnswerFile(f"{stem}.png", PNG_TYPE, completeness_chart_png(by_month))
+    chart_png = completeness_chart_png(by_month, title=by_month.attrs.get("title"))
+    chart = AnswerFile(f"{stem}.png", PNG_TYPE, chart_png)
     return Answer(
         "\n".join(lines),
         msg.menu_buttons("no_data", "invalid"),

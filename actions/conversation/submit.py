@@ -124,7 +124,9 @@ class ActionTprSubmit(Action):
         dispatcher.utter_message(
             text=msg.downloads_text(download_link(csv_token), download_link(xlsx_token))
         )
-        dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT)
+        dispatcher.utter_message(
+            text=msg.AFTER_RESULTS_HINT, buttons=msg.menu_buttons("top", "lga_totals", "no_data")
+        )
         return []
 
 
@@ -155,9 +157,11 @@ class ActionReselect(DatasetAction):
             return []
         new.update(reselection(text, message.entities))
         if not new and not state:
+            if cs.finished(values):
+                dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
+                return []
             dispatcher.utter_message(
-                text="I'm not sure which answer that changes. "
-                + (msg.AFTER_RESULTS_HINT if cs.finished(values) else msg.RESUME_HINT)
+                text="I'm not sure which answer that changes. " + msg.RESUME_HINT
             )
             return []
 
