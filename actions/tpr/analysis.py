@@ -27,6 +27,7 @@ from actions.tpr.calc import (
     _row_mask,
     _validate,
     compute_tpr,
+    month_name,
     rates,
     resolve_state,
 )
@@ -387,17 +388,10 @@ def _weakest_first(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
 def _selection_title(part: _StateSlice, dataset: Dataset, what: str) -> str:
     selection = part.selection
     periods = dataset.arrays.periodcode[part.start : part.end][part.mask]
-    first, last = _month_name(int(periods.min())), _month_name(int(periods.max()))
+    first, last = month_name(int(periods.min())), month_name(int(periods.max()))
     period = first if first == last else f"{first} to {last}"
     level = LEVEL_LABELS.get(selection.facility_level, selection.facility_level)
     return f"{what}: {selection.state}, {level}, any age group, {period}"
-
-
-def _month_name(code: int) -> str:
-    from actions.tpr.dataset import MONTH_NAMES
-
-    month = code % 100
-    return f"{MONTH_NAMES[month - 1]} {code // 100}" if 1 <= month <= 12 else str(code)
 
 
 def completeness(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.DataFrame:
@@ -458,13 +452,15 @@ def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga
 def _ward_position(dataset: Dataset, part: _StateSlice, lga: str, ward: str) -> int:
     arrays = dataset.arrays
     wards = slice(part.first_ward, part.first_ward + part.n_wards)
-    lga_key, ward_key = name_key(clean_name(lga)), name_key(clean_name(ward))
+    lga_key, ward_key = _lga_key(lga), name_key(clean_name(ward))
     lgas = np.array([name_key(x) for x in arrays.ward_lga[wards]], dtype=object)
     names = np.array([name_key(x) for x in arrays.ward_name[wards]], dtype=object)
     found = np.flatnonzero((lgas == lga_key) & (names == ward_key))
     if not len(found):
+        lga_shown = next((str(x) for x in arrays.ward_lga[wards] if name_key(x) == lga_key), lga)
         raise TPRDataError(
-            f"I couldn't find a ward called '{ward}' in {lga} LGA of {part.selection.state}."
+            f"I couldn't find a ward called '{clean_name(ward)}' in {lga_shown} LGA of "
+            f"{part.selection.state}."
         )
     return int(found[0])
 
@@ -557,10 +553,7 @@ def find_lga(dataset: Dataset, state: str, text: str) -> str | None:
     wanted = name_key(clean_name(text))
     if wanted in keys:
         return keys[wanted]
-    for word in _LGA_WORDS:
-        if wanted.endswith(" " + word):
-            wanted = wanted[: -len(word) - 1].strip()
-            break
+    wanted = _lga_key(text)
     if wanted in keys:
         return keys[wanted]
     if len(wanted) >= 3:
@@ -571,6 +564,15 @@ def find_lga(dataset: Dataset, state: str, text: str) -> str | None:
     if len(close) == 1 or (len(close) == 2 and _ratio(wanted, close[0]) > _ratio(wanted, close[1])):
         return keys[close[0]]
     return None
+
+
+def _lga_key(text: str) -> str:
+    """name_key of an LGA as typed, without a trailing `LGA` / `Local Government (Area)`."""
+    key = name_key(clean_name(text))
+    for word in _LGA_WORDS:
+        if key.endswith(" " + word):
+            return key[: -len(word) - 1].strip()
+    return key
 
 
 def _ratio(a: str, b: str) -> float:

@@ -18,13 +18,13 @@ A_COLOUR, B_COLOUR = "#2e86c1", "#c0392b"
 NO_DATA_COLOUR = "#d5d8dc"
 
 
-def _figure(width: float, height: float, layout: str | None = None):
+def _figure(width: float, height: float):
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout=layout)
+    return Figure(figsize=(width, height), dpi=100)
 
 
 def _png(figure) -> bytes:
@@ -95,13 +95,22 @@ def completeness_chart_png(
     rows = names.map(row_of).to_numpy()
     cols = by_month["period"].astype(str).map(col_of).to_numpy()
 
-    panel_height = max(2.0, 0.28 * len(units) + 1.0)
-    figure = _figure(max(6.0, 0.45 * len(periods) + 3.0), panel_height * len(methods) + 1.4,
-                     layout="constrained")  # fmt: skip
-    axes_list = figure.subplots(len(methods), 1, squeeze=False)[:, 0]
+    # Fixed margins in inches (cheaper than constrained layout, and labels never overlap).
+    label_width = 0.2 + 0.065 * max((len(u) for u in units), default=4)
+    grid_width = max(3.5, 0.42 * len(periods))
+    grid_height = max(0.6, 0.26 * len(units))
+    header, panel_top, panel_bottom, right = 1.15, 0.3, 0.6, 1.0
+    width = label_width + grid_width + right
+    height = header + len(methods) * (panel_top + grid_height + panel_bottom)
+    figure = _figure(width, height)
     norm = Normalize(vmin=0, vmax=100)
     image = None
-    for axes, method in zip(axes_list, methods, strict=True):
+    axes_list = []
+    for position, method in enumerate(methods):
+        bottom = height - header - (position + 1) * (panel_top + grid_height + panel_bottom)
+        axes = figure.add_axes([label_width / width, (bottom + panel_bottom) / height,
+                                grid_width / width, grid_height / height])  # fmt: skip
+        axes_list.append(axes)
         grid = np.full((len(units), len(periods)), np.nan)
         grid[rows, cols] = by_month[f"{method}_completeness"].to_numpy(dtype=float)
         axes.set_facecolor(NO_DATA_COLOUR)
@@ -109,21 +118,25 @@ def completeness_chart_png(
         axes.patch.set_edgecolor("#a0a4a8")
         image = axes.imshow(np.ma.masked_invalid(grid), cmap="RdYlGn", norm=norm, aspect="auto",
                             interpolation="nearest")  # fmt: skip
-        axes.set_yticks(np.arange(len(units)), labels=units, fontsize=7)
-        axes.set_xticks(np.arange(len(periods)), labels=[_short(p) for p in periods], fontsize=7,
-                        rotation=90)  # fmt: skip
+        axes.set_yticks(np.arange(len(units)))
+        axes.set_yticklabels(units, fontsize=7)
+        axes.set_xticks(np.arange(len(periods)))
+        axes.set_xticklabels([_short(p) for p in periods], fontsize=7, rotation=90)
         label = "RDT" if method == "rdt" else method.capitalize()
         axes.set_title(f"{label}: % of facility-months with a tested figure", fontsize=8)
     if image is not None:
-        bar = figure.colorbar(image, ax=list(axes_list), shrink=0.6, pad=0.02)
+        bar_axes = figure.add_axes([(label_width + grid_width + 0.25) / width, 0.25,
+                                    0.18 / width, 0.5])  # fmt: skip
+        bar = figure.colorbar(image, cax=bar_axes)
         bar.set_label("completeness (%)", fontsize=8)
     no_data = Patch(facecolor=NO_DATA_COLOUR, hatch="///", edgecolor="#a0a4a8",
                     label="no facility-months (not 0%)")  # fmt: skip
-    axes_list[0].legend(handles=[no_data], loc="lower left", bbox_to_anchor=(0, 1.12),
-                        fontsize=7, frameon=False, borderaxespad=0)  # fmt: skip
+    figure.legend(handles=[no_data], loc="upper left", fontsize=7, frameon=False,
+                  bbox_to_anchor=(label_width / width, 1 - 0.72 / height))  # fmt: skip
     heading = title or by_month.attrs.get("title") or "Reporting completeness by month"
     units_word = {"lga": "LGAs", "ward": "wards"}.get(unit, unit)
-    figure.suptitle(f"{_wrapped(heading)}\nweakest {units_word} at the top", fontsize=9)
+    figure.suptitle(f"{_wrapped(heading, int(width * 11))}\nweakest {units_word} at the top",
+                    fontsize=9, y=1 - 0.08 / height, va="top")  # fmt: skip
     return _png(figure)
 
 
