@@ -1,4 +1,4 @@
-"""Command line: `python -m actions.tpr {summary,compute,compare,quality,sample}`.
+"""Command line: `python -m actions.tpr {summary,compute,trend,compare,quality,sample}`.
 
 The commands and their columns are those of interfaces.md, "Engine command line"."""
 
@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     compute = commands.add_parser("compute", help="ward TPR for one selection")
     _selection_flags(compute)
+    trend = commands.add_parser("trend", help="TPR by month or year for the state, LGAs or wards")
+    _selection_flags(trend)
+    trend.add_argument("--by", default="month", help="month|year")
+    trend.add_argument("--unit", default="state", help="state|lga|ward")
     compare = commands.add_parser("compare", help="ward TPR of two selections side by side")
     _selection_flags(compare)
     compare.add_argument("--vs", action="append", default=[], metavar="KEY=VALUE",
@@ -114,9 +118,15 @@ def _print_summary(summary: dict) -> None:
     period = summary["period"]
     print(f"{summary['source']}: layout {summary['layout']}, {summary['rows']:,} rows, "
           f"{period['first']} to {period['last']} ({period['months']} months)")  # fmt: skip
+    years = summary.get("time_coverage", {}).get("years", [])
+    if len(years) > 1:
+        print(f"Years: {', '.join(str(y) for y in years)}")
     for state, info in summary["by_state"].items():
         print(f"  {state}: {info['lgas']} LGAs, {info['wards']} wards, "
               f"{info['facilities']:,} facilities, {info['rows']:,} rows")  # fmt: skip
+        missing = info.get("time_coverage", {}).get("missing_months", [])
+        if missing:
+            print(f"    no rows in {len(missing)} month(s): {', '.join(missing)}")
     quality = summary["quality"]
     print(f"Quality: {quality['totals_rows_dropped']} totals row(s) dropped, "
           f"{quality['rows_without_ward']} row(s) without a ward, "
@@ -145,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
             stats = result.stats
             print(f"{result.title}: {stats['wards_with_data']} of {stats['wards_total']} wards "
                   f"with data; written to {out}")  # fmt: skip
+        elif args.command == "trend":
+            from actions.tpr.series import trend
+
+            series = trend(load_dataset(args.file), _selection(args), by=args.by, unit=args.unit)
+            out = Path(args.out)
+            _write_table(out, series, f"by {series.attrs['by']}")
+            blank = int(series["tpr"].isna().sum())
+            print(f"{series.attrs['title']}: {len(series):,} rows ({series.attrs['unit']} by "
+                  f"{series.attrs['by']}), {blank:,} blank; written to {out}")  # fmt: skip
         elif args.command == "compare":
             a = _selection(args)
             b = _selection_b(a, args.vs)

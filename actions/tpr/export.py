@@ -10,7 +10,9 @@ import pandas as pd
 from actions.tpr.calc import METHOD_LABELS, TPRResult
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-RATE_COLUMNS = ("tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd", "difference")
+RATE_COLUMNS = (
+    "tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd", "difference", "tpr_a", "tpr_b", "change",
+)  # fmt: skip
 _RATE_SUFFIXES = ("_tpr", "_completeness")
 _SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
 
@@ -150,13 +152,17 @@ def tables_xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     return buffer.getvalue()
 
 
-def result_to_xlsx_bytes(result: TPRResult) -> bytes:
-    """Workbook with sheets wards, LGAs, summary and data quality; text is never a formula."""
+def result_to_xlsx_bytes(
+    result: TPRResult, extra_sheets: dict[str, pd.DataFrame] | None = None
+) -> bytes:
+    """Workbook with sheets wards, LGAs, summary and data quality, then `extra_sheets` (e.g. a
+    monthly trend); text is never a formula."""
     return tables_xlsx_bytes({
         "wards": result.wards,
         "LGAs": result.lgas,
         "summary": _summary_rows(result),
         "data quality": _quality_rows(result),
+        **(extra_sheets or {}),
     })  # fmt: skip
 
 
