@@ -24,7 +24,8 @@ UPLOAD_HOW_TO = (
 RESUME_HINT = "Say 'start TPR' to continue where you left off, or 'restart' to begin again."
 AFTER_RESULTS_HINT = (
     "You can ask for another selection, e.g. 'now pregnant women', 'same for all facilities' "
-    "or 'analyze Kwara', or say 'restart' to start over."
+    "or 'analyze Kwara', ask about these results ('Fufore LGA', 'bottom 10', 'totals by LGA', "
+    "'compare with pregnant women'), or say 'restart' to start over."
 )
 
 QUESTION_NAMES = {
@@ -815,3 +816,127 @@ def year_downloads_text(csv_link: str, xlsx_link: str) -> str:
         f"Download the ward table of both years (change and status): CSV {csv_link} | "
         f"Excel {xlsx_link}"
     )
+
+
+# --- questions after the results ------------------------------------------------------------
+
+LIST_LINES = 15
+QUESTION_BUTTONS: dict[str, Button] = {
+    "top": {"title": "Top 10 wards", "payload": "/ask_top_wards"},
+    "bottom": {"title": "Bottom 10 wards", "payload": '/ask_top_wards{"rank_direction": "bottom"}'},
+    "no_data": {"title": "Wards without data", "payload": "/ask_no_data_wards"},
+    "lga_totals": {"title": "Totals by LGA", "payload": "/ask_lga_totals"},
+    "invalid": {"title": "Invalid data", "payload": "/ask_invalid_data"},
+    "completeness": {"title": "Reporting completeness", "payload": "/ask_completeness"},
+}
+QUESTIONS_MENU = (
+    "After the results I can show: the wards of an LGA ('Fufore LGA'), the top or bottom wards "
+    "('bottom 10'), wards without data, totals by LGA, one ward ('tell me about Bille ward'), "
+    "a comparison ('compare with pregnant women'), the invalid data and reporting completeness."
+)
+QUESTIONS_MENU_LINE = (
+    "I can answer questions about these results: an LGA's wards, top or bottom wards, wards "
+    "without data, LGA totals, one ward, a comparison, invalid data or reporting completeness."
+)
+
+
+def menu_buttons(*keys: str) -> list[Button]:
+    """Buttons for the likely next questions (all the common ones without keys)."""
+    return [QUESTION_BUTTONS[k] for k in (keys or tuple(QUESTION_BUTTONS))]
+
+
+def points(value: Any) -> str:
+    """A difference in percentage points: `+8.4 points`, `-0.3 points`; blank -> `n/a`."""
+    if _is_blank(value):
+        return "n/a"
+    return f"{float(value):+.1f} points"
+
+
+def missing_before_results(values: dict[str, Any]) -> str:
+    """What is missing before a question about the results can be answered."""
+    missing = [
+        QUESTION_NAMES[slot]
+        for slot in ("state", "confirmed", "facility_level", "age_group")
+        if values.get(slot) is None or (slot == "confirmed" and values.get(slot) is not True)
+    ]
+    if not missing:
+        return "I can answer that once the results are calculated."
+    listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    return f"I can answer that once the results are in; I still need {listed}."
+
+
+def list_cut_text(shown: int, total: int, what: str) -> str | None:
+    """`Showing 15 of 48 wards; the full list is in the download.` when the list was cut."""
+    if total <= shown:
+        return None
+    return f"Showing {shown} of {count(total)} {what}; the full list is in the download."
+
+
+def ward_line(row: Any, rank: int | None = None, with_lga: bool = True) -> str:
+    """`3. Bille (Fufore): 41.5% of 1,234 tests, RDT` or `Bille (Fufore): no data`."""
+    head = f"{rank}. " if rank is not None else "- "
+    place = f"{row.ward} ({row.lga})" if with_lga else f"{row.ward}"
+    if _is_blank(row.tpr):
+        return f"{head}{place}: no data"
+    return f"{head}{place}: {pct(row.tpr)} of {count(row.tested)} tests, {method_name(row.method)}"
+
+
+def method_name(method: Any) -> str:
+    return {"rdt": "RDT", "microscopy": "microscopy", "combined": "combined"}.get(
+        str(method), str(method)
+    )
+
+
+def total_line(label: str, total: dict[str, Any]) -> str:
+    """`Fufore: 38.2% of 12,345 tests (4,716 positive), 9 of 10 wards with data`."""
+    figure = (
+        "no data"
+        if _is_blank(total.get("tpr"))
+        else f"{pct(total.get('tpr'))} of {count(total.get('tested'))} tests "
+        f"({count(total.get('positive'))} positive, {method_name(total.get('method'))})"
+    )
+    return (
+        f"{label}: {figure}, {count(total.get('wards_with_data'))} of "
+        f"{count(total.get('wards'))} wards with data"
+    )
+
+
+def unknown_place_text(kind: str, asked: str, state: str, names: list[str]) -> str:
+    """`I couldn't find the LGA 'Kwkokogu' in Adamawa. Its LGAs are: ...`."""
+    shown = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+    asked_part = f" '{asked}'" if asked else ""
+    plural = "LGAs" if kind == "LGA" else "wards"
+    return f"I couldn't find the {kind}{asked_part} in {state}. Its {plural} are: {shown}."
+
+
+def ambiguous_ward_text(ward: str, lgas: list[str]) -> str:
+    return f"{ward} is in {len(lgas)} LGAs: {', '.join(lgas)}; which one?"
+
+
+def no_data_reason(reason: str, facilities: Any, invalid_pairs: Any) -> str:
+    """The engine's reason for a blank TPR, with the counts behind it."""
+    details = []
+    if facilities:
+        details.append(f"{count(facilities)} facilit{'y' if facilities == 1 else 'ies'}")
+    if invalid_pairs:
+        details.append(f"{count(invalid_pairs)} invalid pair{'s' if invalid_pairs != 1 else ''}")
+    return reason + (f" ({', '.join(details)})" if details else "")
+
+
+def compare_what_text() -> str:
+    return (
+        "Compare with what? Name the change, e.g. 'compare with pregnant women', 'compare RDT "
+        "and microscopy' or 'compare with secondary facilities'."
+    )
+
+
+def same_selection_text(description: str) -> str:
+    return (
+        f"That is the selection in force already ({description}). Name a different age group, "
+        "facility level or method to compare with."
+    )
+
+
+def downloads_line(what: str, csv_link: str, xlsx_link: str | None = None) -> str:
+    text = f"Download {what}: CSV {csv_link}"
+    return text + (f" | Excel {xlsx_link}" if xlsx_link else "")

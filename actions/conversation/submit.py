@@ -138,7 +138,10 @@ class ActionTprSubmit(Action):
         dispatcher.utter_message(text=computed.text)
         dispatcher.utter_message(text=msg.RESULT_CHART_CAPTION, image=png_link)
         dispatcher.utter_message(text=msg.downloads_text(csv_link, xlsx_link))
-        dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT + " " + msg.AFTER_RESULTS_MORE)
+        dispatcher.utter_message(
+            text=msg.AFTER_RESULTS_HINT + " " + msg.AFTER_RESULTS_MORE,
+            buttons=msg.menu_buttons("top", "lga_totals", "no_data"),
+        )
         return []
 
 
@@ -166,10 +169,10 @@ class ActionReselect(DatasetAction):
             return []
         new.update(reselection(text, message.entities))
         if not new and not state:
-            dispatcher.utter_message(
-                text=msg.NOT_SURE_WHICH_ANSWER
-                + (msg.AFTER_RESULTS_HINT if cs.finished(values) else msg.RESUME_HINT)
-            )
+            if cs.finished(values):
+                dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
+                return []
+            dispatcher.utter_message(text=msg.NOT_SURE_WHICH_ANSWER + msg.RESUME_HINT)
             return []
 
         events: list[EventType] = [SlotSet(name, value) for name, value in new.items()]

@@ -246,7 +246,8 @@ async def test_worsened_wards_by_the_rule_with_the_not_comparable_ones(
             for line in lines
         ), (ward, lga)
     if blocked:
-        assert f"{blocked} wards were not comparable (" in text
+        were = "ward was" if blocked == 1 else "wards were"
+        assert f"{blocked} {were} not comparable (" in text
     assert "at least 5 percentage points" in text
     table = csv_rows(await download(dispatcher, ".csv"))
     assert sum(r["status"] == "worsened" for r in table) == len(worsened)
