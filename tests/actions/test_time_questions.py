@@ -281,3 +281,21 @@ async def test_without_a_state_the_trend_asks_for_one_and_the_form_goes_on(
     events = await ActionTrend().run(dispatcher, tracker, DOMAIN)
     assert texts(dispatcher) == [TIME_NEEDS_STATE]
     assert loop_events(events) == ["tpr_form"]
+
+
+async def test_a_ward_name_two_lgas_share_gets_a_which_one_question(datasets: Datasets) -> None:
+    ward_rows = reference_series(unit="ward")
+    lgas = sorted({lga for _, lga, ward in ward_rows if ward == "yelwa"})
+    assert len(lgas) == 2, "the sample repeats Yelwa in two LGAs"
+    dispatcher, _ = await ask(ActionTrend(), datasets, "trend for Yelwa ward", "ask_trend")
+    [message] = dispatcher.messages
+    shown = [lga.title() for lga in lgas]
+    assert message["text"] == f"Yelwa is in 2 LGAs: {', '.join(shown)}; which one?"
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert payloads == [f"show the monthly trend for Yelwa ward in {lga}" for lga in shown]
+
+    # The button's text names the LGA: that ward's series only.
+    dispatcher, _ = await ask(ActionTrend(), datasets, payloads[1], "ask_trend")
+    rows = csv_rows(await download(dispatcher, ".csv"))
+    assert {(r["lga"].casefold(), r["ward"].casefold()) for r in rows} == {(lgas[1], "yelwa")}
+    assert_rows_match(rows, {k: v for k, v in ward_rows.items() if k[1:] == (lgas[1], "yelwa")})
