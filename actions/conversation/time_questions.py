@@ -22,6 +22,7 @@ from actions.conversation import dataset_summary as ds
 from actions.conversation import messages as msg
 from actions.conversation.dataset_action import DatasetAction
 from actions.conversation.form_validation import LatestMessage, single_state_of
+from actions.conversation.question_matching import match_places
 from actions.conversation.refinement_matching import years_named
 from actions.conversation.submit import file_stem, store_downloads
 
@@ -111,6 +112,13 @@ def _places(dataset: Any, state: str) -> tuple[list[str], list[tuple[str, str]]]
     return sorted({lga for lga, _ in wards}), wards
 
 
+# Words in "trend of TPR for ..." that are not a place.
+_NOT_A_PLACE = re.compile(
+    r"\b(please|pls|only|the|trend|trends|monthly|tpr|positivity|malaria|test|rate|over time|"
+    r"by month|per month|each month|month by month|months?|data|series|chart|(?:19|20)\d{2})\b"
+)
+
+
 def trend_focus(
     text: str, lgas: list[str], wards: list[tuple[str, str]]
 ) -> tuple[str, str | None, str | None, list[str]]:
@@ -122,14 +130,14 @@ def trend_focus(
     if not found:
         return "state", None, None, []
     place = re.sub(r"[?.!]+$", "", found.group(1)).strip()
-    place = re.sub(r"\b(please|pls|only|the|trend|monthly)\b", " ", place).strip()
+    place = " ".join(_NOT_A_PLACE.sub(" ", place).split())
     lga_part = None
     inside = re.match(r"(.+?)\s+ward\s+(?:in|of)\s+(.+)$", place)
     if inside:
         place, lga_part = inside.group(1), re.sub(r"\s+lga$", "", inside.group(2).strip())
     says_ward = bool(re.search(r"\bward$", place)) or bool(inside)
     place = re.sub(r"\s+(ward|lga|local government( area)?)$", "", place).strip()
-    if not place or place in ("state", "whole state", "all", "months", "month", "time"):
+    if not place or place in ("state", "whole state", "all", "all lgas", "the state"):
         return "state", None, None, []
     key = _name_key(place)
     lga_by_key = {_name_key(lga): lga for lga in lgas}
@@ -138,6 +146,14 @@ def trend_focus(
     matches = [(lga, ward) for lga, ward in wards if _name_key(ward) == key]
     if lga_part:
         matches = [m for m in matches if _name_key(m[0]) == _name_key(lga_part)]
+    if not matches and not lga_part:
+        # a misspelling: one clear winner among the LGAs (unless "ward" was said), then wards
+        close_lgas = [] if says_ward else match_places(place, [], lgas)
+        if len(close_lgas) == 1:
+            return "lga", close_lgas[0], None, []
+        close_wards = match_places(place, [], sorted({ward for _, ward in wards}))
+        if len(set(close_wards)) == 1:
+            matches = [(lga, ward) for lga, ward in wards if ward == close_wards[0]]
     if len(matches) == 1:
         return "ward", matches[0][0], matches[0][1], []
     if len(matches) > 1:

@@ -23,6 +23,7 @@ from actions.conversation.time_questions import (
     ActionTrend,
     ActionWorsenedWards,
     ActionYearByYear,
+    trend_focus,
 )
 from actions.tpr.sample import indicator_headers
 from tests.actions.conftest import DOMAIN, Datasets, loop_events, make_tracker, texts
@@ -299,3 +300,29 @@ async def test_a_ward_name_two_lgas_share_gets_a_which_one_question(datasets: Da
     rows = csv_rows(await download(dispatcher, ".csv"))
     assert {(r["lga"].casefold(), r["ward"].casefold()) for r in rows} == {(lgas[1], "yelwa")}
     assert_rows_match(rows, {k: v for k, v in ward_rows.items() if k[1:] == (lgas[1], "yelwa")})
+
+
+PLACES_LGAS = ["Fufore", "Yola North", "Yola South"]
+PLACES_WARDS = [("Fufore", "Bille"), ("Fufore", "Yelwa"), ("Yola North", "Yelwa"),
+                ("Yola South", "Mayo Ine")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("show the monthly trend", ("state", None, None, [])),
+        ("show the trend of positivity", ("state", None, None, [])),
+        ("trend for the whole state", ("state", None, None, [])),
+        ("show the monthly trend for Fufore", ("lga", "Fufore", None, [])),
+        ("monthly trend in Yola North LGA", ("lga", "Yola North", None, [])),
+        ("trend for Fufure", ("lga", "Fufore", None, [])),  # misspelt
+        ("trend for Bille ward", ("ward", "Fufore", "Bille", [])),
+        ("trend for Bile ward", ("ward", "Fufore", "Bille", [])),
+        ("TPR by month for Mayo Ine ward", ("ward", "Yola South", "Mayo Ine", [])),
+        ("trend for Yelwa ward", ("ambiguous", None, "Yelwa", ["Fufore", "Yola North"])),
+        ("trend for Yelwa ward in Yola North", ("ward", "Yola North", "Yelwa", [])),
+        ("show me the trend for Lagos", ("unknown", None, "lagos", [])),
+    ],
+)
+def test_what_a_trend_question_is_about(text: str, expected: tuple) -> None:
+    assert trend_focus(text, PLACES_LGAS, PLACES_WARDS) == expected
