@@ -692,6 +692,14 @@ def trend_text(focus: str, series: Any, by: str = "month") -> str:
         f"Highest: {shown(high['period'])}, {pct(high['tpr'])} of {count(high['tested'])} tests. "
         f"Lowest: {shown(low['period'])}, {pct(low['tpr'])} of {count(low['tested'])} tests."
     )
+    years = sorted({str(p)[:4] for p in known["period"]})
+    if len(years) > 1:  # the seasonal peak of each year (first month on a tie)
+        peaks = []
+        for year in years:
+            in_year = known[known["period"].astype(str).str.startswith(year)]
+            top = in_year.loc[in_year["tpr"].astype(float).idxmax()]
+            peaks.append(f"{year}: {month_label(top['period']).split()[0]} ({pct(top['tpr'])})")
+        lines.append("Peak month of each year: " + "; ".join(peaks) + ".")
     blank = periods - len(known)
     if blank:
         lines.append(f"{blank} of {periods} months have no valid tests (no data, not 0%).")

@@ -153,6 +153,12 @@ async def test_monthly_trend_text_chart_csv_and_xlsx(datasets: Datasets) -> None
         f"Lowest: {month_name(low[0])}, {known[low][0]:.1f}% of {known[low][1]:,} tests."
     ) in body
     assert "higher of RDT and microscopy" in body and "January 2023 to December 2024" in body
+    peaks = []
+    for year in ("2023", "2024"):
+        in_year = {k: v for k, v in known.items() if k[0].startswith(year)}
+        top = max(sorted(in_year), key=lambda k: in_year[k][0])  # first month on a tie
+        peaks.append(f"{year}: {month_name(top[0]).split()[0]} ({in_year[top][0]:.1f}%)")
+    assert "Peak month of each year: " + "; ".join(peaks) + "." in body
 
     table = await download(dispatcher, ".csv")
     assert table.filename == "trend_adamawa_all_all_max_202301-202412.csv"
