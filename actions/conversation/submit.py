@@ -145,6 +145,15 @@ class ActionTprSubmit(Action):
         return []
 
 
+def names_refinement(message: LatestMessage) -> bool:
+    """Whether a message names a method or a period (and so is a refinement)."""
+    from actions.conversation.refinement_matching import mentioned_method, mentions_period
+
+    return bool(
+        mentioned_method(message.text, message.hints("method")) or mentions_period(message.text)
+    )
+
+
 class ActionReselect(DatasetAction):
     """An answer outside the form: change that answer, keep the others, re-run the form."""
 
@@ -169,6 +178,12 @@ class ActionReselect(DatasetAction):
             return []
         new.update(reselection(text, message.entities))
         if not new and not state:
+            if names_refinement(message):
+                # "now for 2024 only", "same with microscopy": a refinement worded as a
+                # re-selection.
+                from actions.conversation.refinements import ActionSetRefinement
+
+                return await ActionSetRefinement().run_with_summary(dispatcher, tracker, summary)
             if cs.finished(values):
                 dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
                 return []

@@ -268,3 +268,17 @@ async def test_change_the_method_without_one_shows_what_is_in_force_and_the_choi
         '/set_method{"method": "max"}', '/set_method{"method": "rdt"}',
         '/set_method{"method": "microscopy"}', '/set_method{"method": "combined"}',
     ]  # fmt: skip
+
+
+async def test_a_refinement_worded_as_a_reselection_is_applied(
+    datasets: Datasets, dispatcher: CollectingDispatcher
+) -> None:
+    """`now for 2024 only` classified as `inform` reaches action_reselect: it is a refinement."""
+    from actions.conversation.submit import ActionReselect
+
+    tracker = make_tracker(
+        datasets.two_states, "now for 2024 only", "inform", slots=DONE, active_loop=None
+    )
+    events = await ActionReselect().run(dispatcher, tracker, DOMAIN)
+    assert slot_events(events) == {"period_start": "202401", "period_end": "202412"}
+    assert loop_events(events) == ["tpr_form"]
