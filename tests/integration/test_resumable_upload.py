@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -264,16 +265,17 @@ def test_protocol_discovery_limits_and_unknown_routes(shared_stack: RunningStack
 
     # Open uploads per sender are limited (TUS_MAX_OPEN_PER_SENDER, default 3); a
     # terminated one no longer counts.
-    urls = [create(web, "tus-many", 10) for _ in range(3)]
+    many = f"tus-many-{uuid.uuid4().hex[:8]}"
+    urls = [create(web, many, 10) for _ in range(3)]
     refused = requests.post(
         f"{web}/api/uploads/",
-        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata("a", "tus-many")},
+        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata("a", many)},
         timeout=30,
     )
     assert refused.status_code == 429 and "unfinished uploads" in refused.json()["error"]
     assert requests.delete(urls[0], headers=TUS, timeout=30).status_code == 204
     assert requests.head(urls[0], headers=TUS, timeout=30).status_code == 404
-    create(web, "tus-many", 10)
+    create(web, many, 10)
 
     unknown = requests.get(f"{web}/api/no-such-route", timeout=30)
     assert unknown.status_code == 404 and "error" in unknown.json()
