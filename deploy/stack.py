@@ -370,6 +370,7 @@ def nginx_config(
             "WEB_ROOT": str(web_root),
             "CLIENT_MAX_BODY_SIZE": "64m",
             "TUS_MAX_BODY_SIZE": tus_max_body_size(),
+            "TUS_MAX_CHUNK_MB": str(int(tus_max_body_size()[:-1]) - 1),
         },
     )
 

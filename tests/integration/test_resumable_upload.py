@@ -277,5 +277,12 @@ def test_protocol_discovery_limits_and_unknown_routes(shared_stack: RunningStack
     assert requests.head(urls[0], headers=TUS, timeout=30).status_code == 404
     create(web, many, 10)
 
+    # A PATCH bigger than one chunk is stopped by nginx, with a sentence.
+    url = create(web, f"tus-big-{uuid.uuid4().hex[:8]}", 20 * 1024 * 1024)
+    too_big_patch = patch(url, 0, b"x" * (10 * 1024 * 1024))
+    assert too_big_patch.status_code == 413
+    assert "pieces of at most 8 MB" in too_big_patch.json()["error"]
+    assert head_offset(url) == 0
+
     unknown = requests.get(f"{web}/api/no-such-route", timeout=30)
     assert unknown.status_code == 404 and "error" in unknown.json()
