@@ -479,7 +479,12 @@
       done();
       try { localStorage.removeItem(fileKey(file)); } catch (e) { /* ignore */ }
       var data = result.data;
-      if (result.status === 200 && data && data.dataset_id) {
+      if (result.status === 200 && data && data.boundaries_id) {  // a ward boundary file (interfaces.md)
+        progressBox.dataset.state = "done";
+        setProgress(100, "Uploaded " + file.name + " (" + Number(data.wards || 0).toLocaleString("en-US") + " ward polygons).");
+        sendWhenIdle("/boundaries_uploaded" + JSON.stringify({ boundaries_id: String(data.boundaries_id) }),
+          "Uploaded boundaries " + file.name);
+      } else if (result.status === 200 && data && data.dataset_id) {
         progressBox.dataset.state = "done";
         setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows)" +
           (job.resumedAt != null ? ", resumed at " + mb(job.resumedAt) + " of " + mb(file.size) : "") + ".");
