@@ -205,47 +205,37 @@ class FailFastRestInput(RestInput):
                 metadata=metadata,
             )
 
-            async def failed() -> HTTPResponse:
-                logger.exception("message of %s could not be processed", sender_id)
-                if key and claim:
-                    await self.ledger.release(key, claim)
-                return unavailable()
-
-            async def succeeded() -> None:
-                if key and claim:
-                    await self.ledger.store(key, collector.messages)
-
-            if not stream:
+            async def run_turn() -> bool:
+                """The turn, in a task of its own: a client that hangs up mid-turn (Sanic
+                then cancels the request handler) does not abort it, so its replies are
+                kept and the client's retry gets them instead of a second processing."""
                 try:
                     await on_new_message(message)
                 except _FAILURES:
-                    return await failed()
-                await succeeded()
-                return response.json(collector.messages)
-
-            async def process() -> None:
-                try:
-                    await on_new_message(message)
+                    logger.exception("message of %s could not be processed", sender_id)
+                    if key and claim:
+                        await self.ledger.release(key, claim)
+                    return False
                 finally:
                     await collector.queue.put(_DONE)
+                if key and claim:
+                    await self.ledger.store(key, collector.messages)
+                return True
 
-            task = asyncio.ensure_future(process())
+            turn = asyncio.ensure_future(run_turn())
+            if not stream:
+                if not await asyncio.shield(turn):
+                    return unavailable()
+                return response.json(collector.messages)
+
             first = await collector.queue.get()
-            if first is _DONE:
-                try:
-                    await task
-                except _FAILURES:
-                    return await failed()
+            if first is _DONE and not await asyncio.shield(turn):
+                return unavailable()
 
             async def finish() -> None:
-                try:
-                    await task
-                except _FAILURES:
-                    # Lines already went out with 200; the stream just ends (and a retry of
-                    # this message_id is processed afresh).
-                    await failed()
-                    return
-                await succeeded()
+                # A failure after the first line: the 200 is sent, the stream just ends (and
+                # a retry of this message_id is processed afresh).
+                await asyncio.shield(turn)
 
             return response.stream(
                 stream_of(first, collector.queue, finish),
