@@ -246,57 +246,44 @@ class FailFastRestInput(RestInput):
                 metadata=metadata,
             )
 
-            async def failed() -> HTTPResponse:
-                logger.exception("message of %s could not be processed", observation.describe())
-                observation.outcome = "unavailable"
-                if key and claim:
-                    await self.ledger.release(key, claim)
-                return unavailable()
-
-            async def succeeded() -> None:
+            async def run_turn() -> bool:
+                """The turn, in a task of its own: a client that hangs up mid-turn (Sanic
+                then cancels the request handler) does not abort it, so its replies are
+                kept and the client's retry gets them instead of a second processing."""
+                try:
+                    with watching_saves() as failed_saves:
+                        await on_new_message(message)
+                    if failed_saves:
+                        raise TurnNotStored(
+                            f"turn of {observation.describe()} not stored: {failed_saves[0]}"
+                        )
+                except _FAILURES:
+                    logger.exception("message of %s could not be processed", observation.describe())
+                    observation.outcome = "unavailable"
+                    if key and claim:
+                        await self.ledger.release(key, claim)
+                    return False
+                finally:
+                    await collector.queue.put(_DONE)
                 observation.outcome = "ok"
                 if key and claim:
                     await self.ledger.store(key, collector.messages)
+                return True
 
-            async def run_turn() -> None:
-                with watching_saves() as failed_saves:
-                    await on_new_message(message)
-                if failed_saves:
-                    raise TurnNotStored(
-                        f"turn of {observation.describe()} not stored: {failed_saves[0]}"
-                    )
-
+            turn = asyncio.ensure_future(run_turn())
             if not stream:
-                try:
-                    await run_turn()
-                except _FAILURES:
-                    return await failed()
-                await succeeded()
+                if not await asyncio.shield(turn):
+                    return unavailable()
                 return response.json(collector.messages)
 
-            async def process() -> None:
-                try:
-                    await run_turn()
-                finally:
-                    await collector.queue.put(_DONE)
-
-            task = asyncio.ensure_future(process())
             first = await collector.queue.get()
-            if first is _DONE:
-                try:
-                    await task
-                except _FAILURES:
-                    return await failed()
+            if first is _DONE and not await asyncio.shield(turn):
+                return unavailable()
 
             async def finish() -> None:
-                try:
-                    await task
-                except _FAILURES:
-                    # Lines already went out with 200; the stream just ends (and a retry of
-                    # this message_id is processed afresh).
-                    await failed()
-                    return
-                await succeeded()
+                # A failure after the first line: the 200 is sent, the stream just ends (and
+                # a retry of this message_id is processed afresh).
+                await asyncio.shield(turn)
 
             return response.stream(
                 stream_of(first, collector.queue, finish),

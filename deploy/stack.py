@@ -417,6 +417,7 @@ def nginx_config(
             "WEB_ROOT": str(web_root),
             "CLIENT_MAX_BODY_SIZE": client_max_body_size(),
             "TUS_MAX_BODY_SIZE": tus_max_body_size(),
+            "TUS_MAX_CHUNK_MB": str(int(tus_max_body_size()[:-1]) - 1),
         },
     )
 

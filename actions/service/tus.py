@@ -86,7 +86,23 @@ redis.call('EXPIREAT', KEYS[1], math.ceil(tonumber(ARGV[2])))
 return 1
 """
 
-_SCRIPTS = {"append": _APPEND, "open": _OPEN}
+# KEYS: meta. ARGV: length, sender, filename, ttl.
+_CREATE = """
+redis.call('HSET', KEYS[1], 'length', ARGV[1], 'offset', 0, 'sender', ARGV[2], 'filename', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: meta, data, claim. ARGV: status, body JSON, ttl.
+_FINISH = """
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'body', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""
+
+# Every multi-key step is one script on keys of one hash tag: atomic, and Redis-Cluster-safe.
+_SCRIPTS = {"append": _APPEND, "open": _OPEN, "create": _CREATE, "finish": _FINISH}
 
 
 def _env_int(name: str, default: int) -> int:
@@ -144,14 +160,9 @@ class TusStore:
         )
         if not int(added):
             raise TooManyOpen(limits.max_open_per_sender)
-        client = self.redis.client()
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.meta_key(upload_id),
-                mapping={"length": length, "offset": 0, "sender": sender, "filename": filename},
-            )
-            pipe.expire(self.meta_key(upload_id), limits.ttl_seconds)
-            await pipe.execute()
+        await self.redis.run(
+            "create", [self.meta_key(upload_id)], [length, sender, filename, limits.ttl_seconds]
+        )
         return upload_id
 
     async def meta(self, upload_id: str) -> dict[str, str] | None:
@@ -176,14 +187,12 @@ class TusStore:
 
     async def finish(self, upload_id: str, sender: str, status: int, body: dict, ttl: int) -> None:
         """Keep the answer for GET, drop the bytes, and stop counting the upload as open."""
+        await self.redis.run(
+            "finish",
+            [self.meta_key(upload_id), self.data_key(upload_id), self.claim_key(upload_id)],
+            [status, json.dumps(body), ttl],
+        )
         client = self.redis.client()
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.meta_key(upload_id), mapping={"status": status, "body": json.dumps(body)}
-            )
-            pipe.expire(self.meta_key(upload_id), ttl)
-            pipe.delete(self.data_key(upload_id), self.claim_key(upload_id))
-            await pipe.execute()
         await client.zrem(self.sender_key(sender), upload_id)
 
     async def release(self, upload_id: str) -> None:
@@ -191,9 +200,8 @@ class TusStore:
 
     async def delete(self, upload_id: str, sender: str) -> None:
         client = self.redis.client()
-        await client.delete(
-            self.meta_key(upload_id), self.data_key(upload_id), self.claim_key(upload_id)
-        )
+        for key in (self.meta_key(upload_id), self.data_key(upload_id), self.claim_key(upload_id)):
+            await client.delete(key)
         await client.zrem(self.sender_key(sender), upload_id)
 
 
@@ -505,6 +513,10 @@ async def finished_answer(upload_id: str) -> tuple[int, dict[str, Any]] | None:
             break
         await asyncio.sleep(0.5)
     try:
+        meta = await store.meta(upload_id)  # another instance may have finished meanwhile
+        if meta is None or "status" in meta:
+            await store.release(upload_id)
+            return (int(meta["status"]), json.loads(meta["body"])) if meta else None
         data = await store.data(upload_id)
         if len(data) != int(meta["length"]):  # expired between the checks
             return None

@@ -6,15 +6,19 @@ any replica, and it answers the replies of the first processing."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
+import redis
 import requests
 
-from tests.integration.stack import RunningStack, fetch_tracker, post_message
+from tests.integration.stack import RunningStack, fetch_tracker, post_message, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +73,39 @@ def test_copies_of_one_message_id_are_processed_once_on_three_replicas(
     assert len(helps) == 2
 
 
+def test_a_client_that_hangs_up_mid_turn_gets_the_answer_on_retry(
+    shared_stack: RunningStack,
+) -> None:
+    """The link drops while the bot is still working: the turn finishes anyway, its replies
+    are kept, and the retry gets them without a second processing."""
+    sender, message_id = f"hangup-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    body = json.dumps(
+        {"sender": sender, "message": "help", "metadata": {"message_id": message_id}}
+    ).encode()
+    parsed = urlparse(shared_stack.web_url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=30)
+    sock.sendall(
+        f"POST /webhooks/rest/webhook HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    time.sleep(0.05)  # the request is on its way; the turn has not finished yet
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    sock.close()
+
+    ledger = redis.Redis.from_url(shared_stack.redis_url)
+    key = f"tpr:replies:{{{sender}}}:{message_id}"
+    stored = wait_until(
+        lambda: (value := ledger.get(key)) and value.startswith(b"[") and value,
+        timeout=120,
+        what="the replies of the abandoned turn",
+    )
+    status, again = post_with_id(shared_stack.web_url, sender, "help", message_id)
+    assert status == 200 and again == json.loads(stored) and again
+    helps = [e for e in user_events(shared_stack.replica_urls[0], sender) if e["text"] == "help"]
+    assert len(helps) == 1
+
+
 def test_rasa_console_client_streams_the_bot_messages(shared_stack: RunningStack) -> None:
     """`rasa shell`'s own reader (one JSON message per line, ?stream=true) through nginx."""
     from rasa.core.channels.console import _send_message_receive_stream
@@ -104,6 +141,4 @@ def test_rasa_console_client_streams_the_bot_messages(shared_stack: RunningStack
 
 
 def _json(line: str) -> Any:
-    import json
-
     return json.loads(line) if line.strip() else None

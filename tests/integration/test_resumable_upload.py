@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -264,16 +265,24 @@ def test_protocol_discovery_limits_and_unknown_routes(shared_stack: RunningStack
 
     # Open uploads per sender are limited (TUS_MAX_OPEN_PER_SENDER, default 3); a
     # terminated one no longer counts.
-    urls = [create(web, "tus-many", 10) for _ in range(3)]
+    many = f"tus-many-{uuid.uuid4().hex[:8]}"
+    urls = [create(web, many, 10) for _ in range(3)]
     refused = requests.post(
         f"{web}/api/uploads/",
-        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata("a", "tus-many")},
+        headers={**TUS, "Upload-Length": "10", "Upload-Metadata": metadata("a", many)},
         timeout=30,
     )
     assert refused.status_code == 429 and "unfinished uploads" in refused.json()["error"]
     assert requests.delete(urls[0], headers=TUS, timeout=30).status_code == 204
     assert requests.head(urls[0], headers=TUS, timeout=30).status_code == 404
-    create(web, "tus-many", 10)
+    create(web, many, 10)
+
+    # A PATCH bigger than one chunk is stopped by nginx, with a sentence.
+    url = create(web, f"tus-big-{uuid.uuid4().hex[:8]}", 20 * 1024 * 1024)
+    too_big_patch = patch(url, 0, b"x" * (10 * 1024 * 1024))
+    assert too_big_patch.status_code == 413
+    assert "pieces of at most 8 MB" in too_big_patch.json()["error"]
+    assert head_offset(url) == 0
 
     unknown = requests.get(f"{web}/api/no-such-route", timeout=30)
     assert unknown.status_code == 404 and "error" in unknown.json()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.helpers import PrivateRedis
 from tests.integration.conftest import require_model
@@ -64,17 +65,32 @@ def test_tracker_redis_killed_after_the_lock_answers_503_and_keeps_the_conversat
     before = fetch_tracker(replica, sender)["events"]
 
     tracker_redis.kill()
-    lost = post_message(stack.web_url, sender, "Adamawa State")
-    assert lost.status == 503
-    assert lost.messages == []
+    message_id = uuid.uuid4().hex
+    lost = send_with_id(stack.web_url, sender, "help", message_id)
+    assert lost.status_code == 503 and "unavailable" in lost.json()["error"]
+    streamed = requests.post(
+        f"{stack.web_url}/webhooks/rest/webhook?stream=true",
+        json={"sender": sender, "message": "help"},
+        timeout=120,
+    )
+    assert streamed.status_code == 503  # failed before its first line: still a 503
 
     tracker_redis.start()  # same port and AOF directory
     assert fetch_tracker(replica, sender)["events"] == before
 
-    again = post_message(stack.web_url, sender, "help")
-    assert again.status == 200 and again.messages
+    # The widget's Retry (same message_id) is processed now: the failed turn left no claim.
+    again = send_with_id(stack.web_url, sender, "help", message_id)
+    assert again.status_code == 200 and again.json()
     after = fetch_tracker(replica, sender)
     assert after["events"][: len(before)] == before
     assert user_texts(after) == ["hello", "help", "help"]
     starts = [e for e in after["events"] if e.get("name") == "action_session_start"]
     assert len(starts) == len([e for e in before if e.get("name") == "action_session_start"])
+
+
+def send_with_id(web_url: str, sender: str, text: str, message_id: str) -> requests.Response:
+    return requests.post(
+        f"{web_url}/webhooks/rest/webhook",
+        json={"sender": sender, "message": text, "metadata": {"message_id": message_id}},
+        timeout=120,
+    )
