@@ -326,3 +326,22 @@ def test_tracker_built_by_rasa_from_sentinel_env(
     tracker = DialogueStateTracker.from_events(unique("env"), [UserUttered("hi")])
     asyncio.run(store.save(tracker))
     assert asyncio.run(store.retrieve(tracker.sender_id)) is not None
+
+
+async def test_cluster_writes_wait_for_the_keys_replica_from_the_first_command(
+    redis_cluster: PrivateCluster,
+) -> None:
+    """WAIT goes to the node that owns the key, even as a fresh client's first command (the
+    slot map is not loaded yet); more replicas than exist is NotReplicated and undone."""
+    results = ResultFileStore(redis_url=redis_cluster.url)
+    results._clients.min_replicas_ack, results._clients.wait_ms = 1, 2000
+    try:
+        token = await results.save("ann", "tpr.csv", "text/csv", b"ward,tpr\n")
+        assert (await results.load(token)).data == b"ward,tpr\n"
+        results._clients.min_replicas_ack, results._clients.wait_ms = 2, 200
+        with pytest.raises(NotReplicated):
+            await results.save("ann", "tpr.csv", "text/csv", b"ward,tpr\n")
+        keys = [k for n in redis_cluster.primary_nodes() for k in n.client().keys("tpr:result:*")]
+        assert len(keys) == 1, "the unconfirmed file was not deleted"
+    finally:
+        await results.close()
