@@ -131,6 +131,12 @@ def period_code(value: str | int | None) -> int | None:
     raise TPRDataError(f"'{value}' is not a period I understand; use e.g. 202401 or January 2024.")
 
 
+def month_name(code: int) -> str:
+    """202401 -> `January 2024` (the code itself when it is not a month)."""
+    month = code % 100
+    return f"{MONTH_NAMES[month - 1]} {code // 100}" if 1 <= month <= 12 else str(code)
+
+
 def _validate(dataset: Dataset, selection: Selection) -> Selection:
     state = resolve_state(dataset, selection.state)
     level = str(selection.facility_level).strip().casefold()
@@ -232,7 +238,12 @@ def _row_mask(dataset: Dataset, selection: Selection, start: int, end: int) -> n
     if last is not None:
         mask &= periods <= last
     if not mask.any():
-        raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
+        every = arrays.periodcode[start:end]
+        covered = f"{month_name(int(every.min()))} to {month_name(int(every.max()))}"
+        raise TPRDataError(
+            f"{selection.state} has no data in the period chosen; this file covers {covered} "
+            f"for {selection.state}."
+        )
     return mask
 
 
