@@ -4,7 +4,9 @@ Stock `RestInput` catches every exception of `on_new_message` (Redis down, lock 
 and answers `200 []`: the widget cannot tell "the bot had nothing to say" from "your message was
 lost". Rasa's FailSafeTrackerStore also swallows a failed tracker save (Redis gone mid-turn,
 or replicas not confirming it under REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory
-only; our tracker store reports such saves (`watching_saves`), so they answer 503 too.
+only, and a failed load makes Rasa treat the conversation as new. Our tracker store
+reports both (`watching_store_errors`) and then refuses to save that turn, so they answer
+503 too and the stored conversation stays as it was.
 Here the same failure is a `503 {"error": ...}` that the widget turns into a clear
 "temporarily unavailable" message and that a client may retry. The URL stays
 /webhooks/rest/webhook (the channel is still named "rest"). credentials.yml selects it with
@@ -24,7 +26,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from redis_stores.tracker_store import watching_saves
+from redis_stores.tracker_store import watching_store_errors
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +59,17 @@ class FailFastRestInput(RestInput):
                 input_channel=self._extract_input_channel(request),
                 metadata=self.get_metadata(request),
             )
-            with watching_saves() as failed_saves:
+            with watching_store_errors() as store_errors:
                 try:
                     await on_new_message(message)
                 except (Exception, asyncio.CancelledError):
                     logger.exception("message of %s could not be processed", sender_id)
                     return response.json({"error": UNAVAILABLE_MESSAGE}, status=503)
-            if failed_saves:
-                logger.error("turn of %s not stored: %s", sender_id, failed_saves[0])
+            if store_errors:
+                first = store_errors[0]
+                logger.error(
+                    "turn of %s not stored (%s failed: %s)", sender_id, first.operation, first.error
+                )
                 return response.json({"error": UNAVAILABLE_MESSAGE}, status=503)
             return response.json(collector.messages)
 

@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import rasa.shared.utils.common
@@ -41,6 +42,7 @@ from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker
+from redis.exceptions import RedisError
 
 from redis_stores._redis import NotReplicated, RedisConnector, redis_url_from
 
@@ -144,21 +146,47 @@ return 1
 
 _SCRIPTS = {"append": _APPEND, "load": _LOAD, "undo": _UNDO, "migrate": _MIGRATE}
 
-# The saves that failed during one turn (see `watching_saves`).
-_failed_saves: ContextVar[list[BaseException] | None] = ContextVar("tpr_failed_saves", default=None)
+
+@dataclass(frozen=True)
+class StoreError:
+    """One tracker store call that failed during a turn."""
+
+    sender_id: str
+    operation: str  # "load" | "save"
+    error: BaseException
+
+
+# The tracker store calls that failed during one turn (see `watching_store_errors`).
+_turn_errors: ContextVar[list[StoreError] | None] = ContextVar("tpr_turn_errors", default=None)
+
+
+class ConversationNotLoaded(RedisError):
+    """A save refused because loading the same conversation failed earlier in the turn."""
 
 
 @contextmanager
-def watching_saves() -> Iterator[list[BaseException]]:
-    """Collect the tracker saves that fail while the block runs (in this task and the tasks
-    it starts). Rasa's FailSafeTrackerStore swallows a failed save and keeps the turn in
-    memory only; the REST channel uses this to answer 503 instead of acknowledging it."""
-    failures: list[BaseException] = []
-    token = _failed_saves.set(failures)
+def watching_store_errors() -> Iterator[list[StoreError]]:
+    """Collect the tracker loads and saves that fail while the block runs (in this task and
+    the tasks it starts). Rasa's FailSafeTrackerStore swallows them: a failed load makes
+    Rasa treat the conversation as new, a failed save keeps the turn in memory only. Inside
+    the block a conversation whose load failed is not saved at all (the turn ran on an empty
+    tracker and would start a new session), and the REST channel answers 503."""
+    errors: list[StoreError] = []
+    token = _turn_errors.set(errors)
     try:
-        yield failures
+        yield errors
     finally:
-        _failed_saves.reset(token)
+        _turn_errors.reset(token)
+
+
+def _record_error(sender_id: str, operation: str, error: BaseException) -> None:
+    errors = _turn_errors.get()
+    if errors is not None:
+        errors.append(StoreError(sender_id, operation, error))
+
+
+def _load_failed_in_this_turn(sender_id: str) -> bool:
+    return any(e.sender_id == sender_id and e.operation == "load" for e in _turn_errors.get() or [])
 
 
 def retention_from_env() -> int:
@@ -225,6 +253,12 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the events `tracker` gained since this store loaded or created it."""
+        if _load_failed_in_this_turn(tracker.sender_id):
+            error = ConversationNotLoaded(
+                f"conversation '{tracker.sender_id}' not saved: loading it failed in this turn"
+            )
+            _record_error(tracker.sender_id, "save", error)
+            raise error
         events = list(tracker.events)
         new_events = self._unsaved_events(tracker, events)
         if new_events is None:
@@ -235,9 +269,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
             try:
                 await self._append(tracker.sender_id, new_events)
             except Exception as error:
-                failures = _failed_saves.get()
-                if failures is not None:
-                    failures.append(error)
+                _record_error(tracker.sender_id, "save", error)
                 raise
         setattr(tracker, _STORED_MARK, events[-1] if events else _NOTHING_STORED)
 
@@ -308,7 +340,11 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         return await self._load(conversation_id, "full")
 
     async def _load(self, sender_id: str, scope: str) -> DialogueStateTracker | None:
-        reply = await self._redis.run("load", self._keys(sender_id), [scope])
+        try:
+            reply = await self._redis.run("load", self._keys(sender_id), [scope])
+        except Exception as error:
+            _record_error(sender_id, "load", error)
+            raise
         if not reply:
             logger.debug("Could not find tracker for conversation ID '%s'.", sender_id)
             return None

@@ -27,7 +27,7 @@ from redis_stores._redis import (
     redis_url_from,
 )
 from redis_stores.lock_store import AtomicRedisLockStore
-from redis_stores.tracker_store import AppendOnlyRedisTrackerStore, watching_saves
+from redis_stores.tracker_store import AppendOnlyRedisTrackerStore, watching_store_errors
 from tests.helpers import PrivateCluster, PrivateSentinel
 from tests.stores.test_tracker_store import DOMAIN, as_dicts, session_start, turn
 
@@ -233,9 +233,9 @@ async def test_an_unconfirmed_save_is_undone_and_reported(
         with pytest.raises(NotReplicated):
             await store.save(tracker)
         assert as_dicts(await store.retrieve(sender)) == before
-        with watching_saves() as failures:
+        with watching_store_errors() as failures:
             await FailSafeTrackerStore(store).save(tracker)
-        assert len(failures) == 1 and isinstance(failures[0], NotReplicated)
+        assert len(failures) == 1 and isinstance(failures[0].error, NotReplicated)
         assert as_dicts(await store.retrieve(sender)) == before
         store._redis.min_replicas_ack = 1  # the client's retry, once replicas confirm
         await store.save(tracker)
