@@ -4,9 +4,10 @@ Stock `RestInput` catches every exception of `on_new_message` (Redis down, lock 
 and answers `200 []`: the widget cannot tell "the bot had nothing to say" from "your message was
 lost". Rasa's FailSafeTrackerStore also swallows a failed tracker save (Redis gone mid-turn,
 or replicas not confirming it under REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory
-only, and a failed load makes Rasa treat the conversation as new. Our tracker store
-reports both (`watching_store_errors`) and then refuses to save that turn, so they answer
-503 too and the stored conversation stays as it was.
+only, a failed load makes Rasa treat the conversation as new, and a failed custom action
+(the action server could not reach Redis) loses the action's events while the turn is still
+answered. Our tracker store reports all three (`watching_store_errors`) and then refuses to
+save that turn, so they answer 503 too and the stored conversation stays as it was.
 Here the same failure is a `503 {"error": ...}` that the widget turns into a clear
 "temporarily unavailable" message and that a client may retry. The URL stays
 /webhooks/rest/webhook (the channel is still named "rest"). credentials.yml selects it with
@@ -26,7 +27,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from redis_stores.tracker_store import watching_store_errors
+from redis_stores.tracker_store import watch_failed_actions, watching_store_errors
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class FailFastRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        watch_failed_actions()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -151,8 +151,8 @@ _SCRIPTS = {"append": _APPEND, "load": _LOAD, "undo": _UNDO, "migrate": _MIGRATE
 class StoreError:
     """One tracker store call that failed during a turn."""
 
-    sender_id: str
-    operation: str  # "load" | "save"
+    sender_id: str  # "" for the whole turn (a failed custom action)
+    operation: str  # "load" | "save" | "action"
     error: BaseException
 
 
@@ -161,16 +161,19 @@ _turn_errors: ContextVar[list[StoreError] | None] = ContextVar("tpr_turn_errors"
 
 
 class ConversationNotLoaded(RedisError):
-    """A save refused because loading the same conversation failed earlier in the turn."""
+    """A save refused because loading the same conversation (or a custom action) failed
+    earlier in the turn."""
 
 
 @contextmanager
 def watching_store_errors() -> Iterator[list[StoreError]]:
     """Collect the tracker loads and saves that fail while the block runs (in this task and
     the tasks it starts). Rasa's FailSafeTrackerStore swallows them: a failed load makes
-    Rasa treat the conversation as new, a failed save keeps the turn in memory only. Inside
-    the block a conversation whose load failed is not saved at all (the turn ran on an empty
-    tracker and would start a new session), and the REST channel answers 503."""
+    Rasa treat the conversation as new, a failed save keeps the turn in memory only, and a
+    failed custom action (see `watch_failed_actions`) loses the action's events. Inside the
+    block such a turn is not saved at all (it ran on an empty tracker, or without the
+    action's slots), and the REST channel answers 503: the client's retry finds the
+    conversation as it was."""
     errors: list[StoreError] = []
     token = _turn_errors.set(errors)
     try:
@@ -185,8 +188,34 @@ def _record_error(sender_id: str, operation: str, error: BaseException) -> None:
         errors.append(StoreError(sender_id, operation, error))
 
 
-def _load_failed_in_this_turn(sender_id: str) -> bool:
-    return any(e.sender_id == sender_id and e.operation == "load" for e in _turn_errors.get() or [])
+def _turn_is_broken(sender_id: str) -> bool:
+    """A load of this conversation or a custom action failed in this turn: what Rasa would
+    save now is a turn run on an empty tracker, or without the action's events."""
+    return any(
+        e.sender_id in (sender_id, "") and e.operation in ("load", "action")
+        for e in _turn_errors.get() or []
+    )
+
+
+class _FailedActionRecorder(logging.Handler):
+    """Rasa's processor logs a failed custom action (e.g. the action server could not reach
+    Redis in a failover) and goes on without the action's events: a form would lose the
+    slots the user just gave, and the turn would still be answered. Inside
+    `watching_store_errors` that log record marks the turn as failed."""
+
+    MESSAGE = "Encountered an exception while running action"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _turn_errors.get() is not None and record.getMessage().startswith(self.MESSAGE):
+            error = record.exc_info[1] if record.exc_info else None
+            _record_error("", "action", error or RuntimeError(record.getMessage()))
+
+
+def watch_failed_actions() -> None:
+    """Install the recorder on Rasa's processor logger (once per process)."""
+    processor_logger = logging.getLogger("rasa.core.processor")
+    if not any(isinstance(h, _FailedActionRecorder) for h in processor_logger.handlers):
+        processor_logger.addHandler(_FailedActionRecorder(logging.ERROR))
 
 
 def retention_from_env() -> int:
@@ -253,9 +282,10 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the events `tracker` gained since this store loaded or created it."""
-        if _load_failed_in_this_turn(tracker.sender_id):
+        if _turn_is_broken(tracker.sender_id):
             error = ConversationNotLoaded(
-                f"conversation '{tracker.sender_id}' not saved: loading it failed in this turn"
+                f"conversation '{tracker.sender_id}' not saved: loading it or one of its "
+                "actions failed in this turn"
             )
             _record_error(tracker.sender_id, "save", error)
             raise error

@@ -7,6 +7,7 @@ is busy. A real Sanic server with our channel's blueprint, on a free port."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
@@ -66,6 +67,42 @@ async def test_failed_loads_and_saves_answer_503_and_store_nothing(redis_url: st
     async with Channel() as channel:
         await a_failed_load_answers_503_and_the_turn_is_not_saved(channel, redis_url)
         await an_unconfirmed_save_answers_503_and_a_confirmed_one_200(channel, redis_url)
+        await a_failed_custom_action_answers_503_and_the_turn_is_not_saved(channel, redis_url)
+
+
+async def a_failed_custom_action_answers_503_and_the_turn_is_not_saved(
+    channel: Channel, redis_url: str
+) -> None:
+    """The action server could not reach Redis: Rasa's processor logs the failure and goes
+    on without the action's events (here, as Rasa 3.6 does, after a real failed call)."""
+    store = AppendOnlyRedisTrackerStore(url=redis_url, domain=DOMAIN)
+    wrapped = FailSafeTrackerStore(store)
+    processor_log = logging.getLogger("rasa.core.processor")
+
+    async def rasa_processor(message: UserMessage) -> None:
+        tracker = await wrapped.get_or_create_tracker(message.sender_id)
+        tracker.update(UserUttered(message.text))
+        try:  # the custom action's own call to a Redis that is gone
+            redis.Redis(port=free_port(), socket_connect_timeout=1).ping()
+        except redis.exceptions.ConnectionError:
+            processor_log.exception(
+                "Encountered an exception while running action 'tpr_form'.Bot will continue, "
+                "but the actions events are lost."
+            )
+        await wrapped.save(tracker)
+        await message.output_channel.send_text_message(message.sender_id, "Which state?")
+
+    channel.handler = rasa_processor
+    tracker = await store.get_or_create_tracker("ch-4")
+    tracker.update(UserUttered("Adamawa State"))
+    await store.save(tracker)
+    before = as_dicts(await store.retrieve_full_tracker("ch-4"))
+    try:
+        assert await channel.post("ch-4", "yes") == (503, {"error": UNAVAILABLE_MESSAGE})
+        assert as_dicts(await store.retrieve_full_tracker("ch-4")) == before
+        processor_log.error("Encountered an exception while running action (no turn): ignored")
+    finally:
+        await store.close()
 
 
 async def a_failed_load_answers_503_and_the_turn_is_not_saved(
