@@ -4,9 +4,13 @@
   exception of `on_new_message` (Redis down, lock wait timed out) and answers `200 []`, so
   the widget cannot tell "the bot had nothing to say" from "your message was lost". Here the
   same failure is a `503 {"error": ...}` that the widget shows and that a client may retry.
-- A tracker save that failed (Redis gone mid-turn, or replicas not confirming it under
-  REDIS_MIN_REPLICAS_ACK) answers 503 too: Rasa's FailSafeTrackerStore would swallow it,
-  so our tracker store reports it (`TrackerStoreUnavailable`, `watching_saves`).
+- Rasa's FailSafeTrackerStore swallows a failed tracker save (Redis gone mid-turn, or
+  replicas not confirming it under REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory
+  only, a failed load makes Rasa treat the conversation as new, and a failed custom action
+  (the action server could not reach Redis) loses the action's events while the turn is
+  still answered. Our tracker store reports all three (`TrackerStoreUnavailable`,
+  `watching_store_errors`) and then refuses to save that turn, so they answer 503 too and
+  the stored conversation stays as it was.
 - Exactly once: a message whose `metadata.message_id` was already processed for that
   conversation is not processed again, on any replica; the repeat answers `200` with the
   replies of the first processing (kept in Redis, `tpr:replies:{<sender>}:<message_id>`,
@@ -41,7 +45,11 @@ from sanic.response import HTTPResponse, ResponseStream
 from deploy.replica_metrics import MessageObservation
 from redis_stores._redis import RedisConnector, redis_url_from
 from redis_stores.metrics import conversation_hash
-from redis_stores.tracker_store import TrackerStoreUnavailable, watching_saves
+from redis_stores.tracker_store import (
+    TrackerStoreUnavailable,
+    watch_failed_actions,
+    watching_store_errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +193,7 @@ class FailFastRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        watch_failed_actions()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -251,11 +260,13 @@ class FailFastRestInput(RestInput):
                 then cancels the request handler) does not abort it, so its replies are
                 kept and the client's retry gets them instead of a second processing."""
                 try:
-                    with watching_saves() as failed_saves:
+                    with watching_store_errors() as store_errors:
                         await on_new_message(message)
-                    if failed_saves:
+                    if store_errors:
+                        first = store_errors[0]
                         raise TurnNotStored(
-                            f"turn of {observation.describe()} not stored: {failed_saves[0]}"
+                            f"turn of {observation.describe()} not stored "
+                            f"({first.operation} failed: {first.error})"
                         )
                 except _FAILURES:
                     logger.exception("message of %s could not be processed", observation.describe())

@@ -435,6 +435,8 @@ class RedisConnector:
         if self.min_replicas_ack <= 0:
             return await self.run(script, keys, args)
         client = self.client()
+        if self.is_cluster:
+            await client.initialize()  # the slot map, to send WAIT where the key lives
 
         def queue(pipe: Any) -> None:
             pipe.execute_command("EVAL", self._sources[script], len(keys), *keys, *args)

@@ -31,6 +31,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import rasa.shared.utils.common
@@ -146,21 +147,76 @@ return 1
 
 _SCRIPTS = {"append": _APPEND, "load": _LOAD, "undo": _UNDO, "migrate": _MIGRATE}
 
-# The saves that failed during one turn (see `watching_saves`).
-_failed_saves: ContextVar[list[BaseException] | None] = ContextVar("tpr_failed_saves", default=None)
+
+@dataclass(frozen=True)
+class StoreError:
+    """One tracker store call that failed during a turn."""
+
+    sender_id: str  # "" for the whole turn (a failed custom action)
+    operation: str  # "load" | "save" | "action"
+    error: BaseException
+
+
+# The tracker store calls that failed during one turn (see `watching_store_errors`).
+_turn_errors: ContextVar[list[StoreError] | None] = ContextVar("tpr_turn_errors", default=None)
+
+
+class ConversationNotLoaded(RedisError):
+    """A save refused because loading the same conversation (or a custom action) failed
+    earlier in the turn."""
 
 
 @contextmanager
-def watching_saves() -> Iterator[list[BaseException]]:
-    """Collect the tracker saves that fail while the block runs (in this task and the tasks
-    it starts). Rasa's FailSafeTrackerStore swallows a failed save and keeps the turn in
-    memory only; the REST channel uses this to answer 503 instead of acknowledging it."""
-    failures: list[BaseException] = []
-    token = _failed_saves.set(failures)
+def watching_store_errors() -> Iterator[list[StoreError]]:
+    """Collect the tracker loads and saves that fail while the block runs (in this task and
+    the tasks it starts). Rasa's FailSafeTrackerStore swallows them: a failed load makes
+    Rasa treat the conversation as new, a failed save keeps the turn in memory only, and a
+    failed custom action (see `watch_failed_actions`) loses the action's events. Inside the
+    block such a turn is not saved at all (it ran on an empty tracker, or without the
+    action's slots), and the REST channel answers 503: the client's retry finds the
+    conversation as it was."""
+    errors: list[StoreError] = []
+    token = _turn_errors.set(errors)
     try:
-        yield failures
+        yield errors
     finally:
-        _failed_saves.reset(token)
+        _turn_errors.reset(token)
+
+
+def _record_error(sender_id: str, operation: str, error: BaseException) -> None:
+    errors = _turn_errors.get()
+    if errors is not None:
+        errors.append(StoreError(sender_id, operation, error))
+
+
+def _turn_is_broken(sender_id: str) -> bool:
+    """A load of this conversation or a custom action failed in this turn: what Rasa would
+    save now is a turn run on an empty tracker, or without the action's events."""
+    return any(
+        e.sender_id in (sender_id, "") and e.operation in ("load", "action")
+        for e in _turn_errors.get() or []
+    )
+
+
+class _FailedActionRecorder(logging.Handler):
+    """Rasa's processor logs a failed custom action (e.g. the action server could not reach
+    Redis in a failover) and goes on without the action's events: a form would lose the
+    slots the user just gave, and the turn would still be answered. Inside
+    `watching_store_errors` that log record marks the turn as failed."""
+
+    MESSAGE = "Encountered an exception while running action"
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _turn_errors.get() is not None and record.getMessage().startswith(self.MESSAGE):
+            error = record.exc_info[1] if record.exc_info else None
+            _record_error("", "action", error or RuntimeError(record.getMessage()))
+
+
+def watch_failed_actions() -> None:
+    """Install the recorder on Rasa's processor logger (once per process)."""
+    processor_logger = logging.getLogger("rasa.core.processor")
+    if not any(isinstance(h, _FailedActionRecorder) for h in processor_logger.handlers):
+        processor_logger.addHandler(_FailedActionRecorder(logging.ERROR))
 
 
 class TrackerStoreUnavailable(BaseException):  # noqa: N818 - named for what it reports
@@ -243,6 +299,13 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the events `tracker` gained since this store loaded or created it."""
+        if _turn_is_broken(tracker.sender_id):
+            error = ConversationNotLoaded(
+                f"conversation '{tracker.sender_id}' not saved: loading it or one of its "
+                "actions failed in this turn"
+            )
+            _record_error(tracker.sender_id, "save", error)
+            raise error
         events = list(tracker.events)
         new_events = self._unsaved_events(tracker, events)
         if new_events is None:
@@ -253,9 +316,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
             try:
                 await self._append(tracker.sender_id, new_events)
             except Exception as error:
-                failures = _failed_saves.get()
-                if failures is not None:
-                    failures.append(error)
+                _record_error(tracker.sender_id, "save", error)
                 if isinstance(error, (RedisError, OSError)):
                     raise TrackerStoreUnavailable(f"tracker store: {error}") from error
                 raise
@@ -333,7 +394,11 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         return await self._load(conversation_id, "full")
 
     async def _load(self, sender_id: str, scope: str) -> DialogueStateTracker | None:
-        reply = await self._run("load", self._keys(sender_id), [scope])
+        try:
+            reply = await self._run("load", self._keys(sender_id), [scope])
+        except (Exception, TrackerStoreUnavailable) as error:
+            _record_error(sender_id, "load", error)
+            raise
         if not reply:
             logger.debug("Could not find tracker for conversation ID '%s'.", sender_id)
             note_loaded(None)

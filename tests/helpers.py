@@ -357,18 +357,19 @@ class PrivateCluster:
         return self
 
     def wait_until_healthy(self, timeout: float = 60) -> None:
-        _wait_for(
-            lambda: (
-                all(
-                    n.client().cluster("info")["cluster_state"] == "ok"
-                    for n in self.nodes
-                    if n.alive()
-                )
-                and len(self.primary_nodes()) == self.primaries
-            ),
-            timeout,
-            "cluster_state ok",
-        )
+        """Every live node sees cluster_state ok, every slot range has its primary, and
+        every live replica is in sync with its primary (WAIT would count 0 before)."""
+
+        def healthy() -> bool:
+            live = [n for n in self.nodes if n.alive()]
+            if any(n.client().cluster("info")["cluster_state"] != "ok" for n in live):
+                return False
+            if len(self.primary_nodes()) != self.primaries:
+                return False
+            replicas = [n.client().info("replication") for n in live if _role(n) == "slave"]
+            return all(info.get("master_link_status") == "up" for info in replicas)
+
+        _wait_for(healthy, timeout, "a healthy cluster with replicas in sync")
 
     def primary_nodes(self) -> list[RedisProcess]:
         return [n for n in self.nodes if n.alive() and _role(n) == "master"]

@@ -27,7 +27,7 @@ from redis_stores._redis import (
     redis_url_from,
 )
 from redis_stores.lock_store import AtomicRedisLockStore
-from redis_stores.tracker_store import AppendOnlyRedisTrackerStore, watching_saves
+from redis_stores.tracker_store import AppendOnlyRedisTrackerStore, watching_store_errors
 from tests.helpers import PrivateCluster, PrivateSentinel
 from tests.stores.test_tracker_store import DOMAIN, as_dicts, session_start, turn
 
@@ -233,9 +233,9 @@ async def test_an_unconfirmed_save_is_undone_and_reported(
         with pytest.raises(NotReplicated):
             await store.save(tracker)
         assert as_dicts(await store.retrieve(sender)) == before
-        with watching_saves() as failures:
+        with watching_store_errors() as failures:
             await FailSafeTrackerStore(store).save(tracker)
-        assert len(failures) == 1 and isinstance(failures[0], NotReplicated)
+        assert len(failures) == 1 and isinstance(failures[0].error, NotReplicated)
         assert as_dicts(await store.retrieve(sender)) == before
         store._redis.min_replicas_ack = 1  # the client's retry, once replicas confirm
         await store.save(tracker)
@@ -326,3 +326,28 @@ def test_tracker_built_by_rasa_from_sentinel_env(
     tracker = DialogueStateTracker.from_events(unique("env"), [UserUttered("hi")])
     asyncio.run(store.save(tracker))
     assert asyncio.run(store.retrieve(tracker.sender_id)) is not None
+
+
+async def test_cluster_writes_wait_for_the_keys_replica_from_the_first_command(
+    redis_cluster: PrivateCluster,
+) -> None:
+    """WAIT goes to the node that owns the key, even as a fresh client's first command (the
+    slot map is not loaded yet); more replicas than exist is NotReplicated and undone."""
+    results = ResultFileStore(redis_url=redis_cluster.url)
+    results._clients.min_replicas_ack, results._clients.wait_ms = 1, 2000
+    try:
+        token = await results.save("ann", "tpr.csv", "text/csv", b"ward,tpr\n")
+        assert (await results.load(token)).data == b"ward,tpr\n"
+        results._clients.min_replicas_ack, results._clients.wait_ms = 2, 200
+
+        def stored() -> set[bytes]:
+            return {
+                k for n in redis_cluster.primary_nodes() for k in n.client().keys("tpr:result:*")
+            }
+
+        before = stored()
+        with pytest.raises(NotReplicated):
+            await results.save("ann", "tpr.csv", "text/csv", b"ward,tpr\n")
+        assert stored() == before, "the unconfirmed file was not deleted"
+    finally:
+        await results.close()
