@@ -9,6 +9,7 @@
   var HEALTH = "api/health";
   var HISTORY_LIMIT = 300;
   var uploadMaxBytes = 60 * 1024 * 1024;
+  var boundaryMaxBytes = 120 * 1024 * 1024;  // ward boundary files (GET /api/health says)
 
   var $ = function (id) { return document.getElementById(id); };
   var log = $("log"), typing = $("typing"), notice = $("notice"), noticeText = $("notice-text"),
@@ -365,8 +366,12 @@
     if (currentUpload) { showNotice("An upload is already in progress.", null); return; }
     hideNotice();
     if (file.size === 0) { add({ who: "error", text: "The file " + file.name + " is empty." }); return; }
-    if (file.size > uploadMaxBytes) {
-      add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(uploadMaxBytes) + " limit. Please upload a smaller export (for example one state)." });
+    // Ward boundary files (GeoJSON, zipped shapefile, GeoPackage) have their own, larger limit;
+    // the server decides the kind from the content and applies the right one.
+    var isBoundaries = /\.(geojson|json|zip|gpkg)$/i.test(file.name || "");
+    var limit = isBoundaries ? boundaryMaxBytes : uploadMaxBytes;
+    if (file.size > limit) {
+      add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(limit) + " limit. Please upload a smaller " + (isBoundaries ? "boundary file (fewer states, or a zipped shapefile)." : "export (for example one state).") });
       return;
     }
     var saved = null;
@@ -594,6 +599,7 @@
 
   fetch(HEALTH).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
     if (h && h.upload_max_bytes) uploadMaxBytes = h.upload_max_bytes;
+    if (h && h.boundary_max_bytes) boundaryMaxBytes = h.boundary_max_bytes;
   }).catch(function () { /* the first message will report an unreachable server */ });
 
   window.tprWidget = { sender: function () { return sender; }, renderMarkdown: renderMarkdown };
