@@ -113,7 +113,7 @@ def _env_int(name: str, default: int) -> int:
 @dataclass(frozen=True)
 class TusLimits:
     """TUS_UPLOAD_TTL_SECONDS, TUS_MAX_CHUNK_BYTES (nginx's body limit is set from it),
-    TUS_MAX_OPEN_PER_SENDER; the file size limit is UPLOAD_MAX_BYTES, as for plain uploads."""
+    TUS_MAX_OPEN_PER_SENDER; the file size limit is the plain upload's envelope limit."""
 
     ttl_seconds: int
     max_chunk_bytes: int
@@ -126,7 +126,9 @@ class TusLimits:
             ttl_seconds=_env_int("TUS_UPLOAD_TTL_SECONDS", DEFAULT_TTL_SECONDS),
             max_chunk_bytes=_env_int("TUS_MAX_CHUNK_BYTES", DEFAULT_MAX_CHUNK_BYTES),
             max_open_per_sender=_env_int("TUS_MAX_OPEN_PER_SENDER", DEFAULT_MAX_OPEN_PER_SENDER),
-            max_bytes=UploadLimits.from_env().max_bytes,
+            # Any kind of upload (workbook or boundary file): the kind's own limit applies
+            # when the finished file is sniffed, exactly as for POST /api/upload.
+            max_bytes=UploadLimits.from_env().any_max_bytes,
         )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import redis
 import requests
 from tusclient import client as tus_client
 
+from actions.service.upload_checks import UploadLimits
 from actions.tpr.sample import sample_frame, write_sample_file
 from tests.helpers import free_port
 from tests.integration.slow_link import cut_patch
@@ -246,7 +246,7 @@ def test_protocol_discovery_limits_and_unknown_routes(shared_stack: RunningStack
     assert options.headers["Tus-Version"] == "1.0.0"
     assert set(options.headers["Tus-Extension"].split(",")) >= {"creation", "termination"}
     max_size = int(options.headers["Tus-Max-Size"])
-    assert max_size == int(os.environ.get("UPLOAD_MAX_BYTES", 60 * 1024 * 1024))
+    assert max_size == UploadLimits.from_env().any_max_bytes
 
     too_big = requests.post(
         f"{web}/api/uploads/",
