@@ -87,12 +87,13 @@ pytest: setup browser-deps train ## Every pytest suite: engine, actions, stores,
 
 test: setup browser-deps lint validate train test-stories pytest ## Set up what is missing, then run every test
 
-bench: setup train ## Benchmarks: ingest, trend, race, turns, history (prints figures and ratios)
+bench: setup train ## Benchmarks: ingest, trend, race, turns, history, redis modes (prints figures and ratios)
 	$(PY) bench/ingest.py
 	$(PY) bench/trend.py
 	$(PY) bench/history.py
 	$(PY) bench/turns.py
 	$(PY) bench/race.py
+	$(PY) bench/redis_modes.py
 
 clean: down ## Remove generated files (keeps .venv)
 	rm -rf var results models .pytest_cache .ruff_cache

@@ -40,6 +40,7 @@ class PrivateRedis:
     data_dir: Path
     port: int = 0
     process: subprocess.Popen | None = None
+    appendfsync: str = "always"  # benchmarks use "everysec", as the HA topologies here
 
     @property
     def url(self) -> str:
@@ -61,7 +62,7 @@ class PrivateRedis:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "always",
+                self.appendfsync,
                 "--save",
                 "",
             ],
