@@ -1,14 +1,16 @@
 """Uploaded datasets and result files in Redis, so any action server process can serve any
 conversation (see docs/architecture.md and docs/stores.md).
 
-Keys (`{...}` is a hash tag: a dataset's two keys share one cluster slot):
+Keys (`{...}` is a hash tag: the keys of one id share one cluster slot):
 `tpr:dataset:{<id>}` (Arrow bytes), `tpr:dataset:{<id>}:meta` (hash: owner, summary,
-created, digest), `tpr:result:{<token>}` (hash). Ids and tokens are `secrets.token_urlsafe`.
-Saves are one Lua script each (atomic in every Redis mode: a cluster has no MULTI across
-commands in redis-py), confirmed by REDIS_MIN_REPLICAS_ACK replicas when that is set.
-Keys saved before the hash tags (`tpr:dataset:<id>`, `tpr:result:<token>`) are still read
-on one server or Sentinel until they expire. Connections come from the one factory,
-`redis_stores._redis`. No Rasa import: the action server imports this module.
+created, digest), `tpr:boundaries:{<id>}` (boundary GeoParquet bytes) and
+`tpr:boundaries:{<id>}:meta`, `tpr:result:{<token>}` (hash). Ids and tokens are
+`secrets.token_urlsafe`. Saves are one Lua script each (atomic in every Redis mode: a
+cluster has no MULTI across commands in redis-py), confirmed by REDIS_MIN_REPLICAS_ACK
+replicas when that is set. Keys saved before the hash tags (`tpr:dataset:<id>`,
+`tpr:result:<token>`) are still read on one server or Sentinel until they expire.
+Connections come from the one factory, `redis_stores._redis`. No Rasa import: the action
+server imports this module.
 """
 
 from __future__ import annotations
@@ -72,6 +74,19 @@ class DatasetNotFound(Exception):
         super().__init__(message)
 
 
+BOUNDARIES_NOT_FOUND_MESSAGE = (
+    "These ward boundaries are not available (they may have expired). Please upload the "
+    "boundary file again."
+)
+
+
+class BoundariesNotFound(DatasetNotFound):
+    """A boundaries id that is unknown, expired or owned by someone else (indistinguishable)."""
+
+    def __init__(self, message: str = BOUNDARIES_NOT_FOUND_MESSAGE) -> None:
+        super().__init__(message)
+
+
 class ResultNotFound(Exception):
     """A result file token that is unknown or expired."""
 
@@ -125,6 +140,10 @@ class DatasetStore:
     served from the cache.
     """
 
+    not_found: type[DatasetNotFound] = DatasetNotFound
+    # Datasets saved before the hash tags are read under their old names (not on a cluster).
+    has_legacy_keys = True
+
     def __init__(
         self,
         redis_url: str = DEFAULT_REDIS_URL,
@@ -156,7 +175,13 @@ class DatasetStore:
 
     async def save(self, owner: str, dataset: Any, summary: dict[str, Any]) -> str:
         """Store the dataset for `owner`; returns a fresh unguessable id."""
-        data = dataset.to_bytes()
+        return await self.save_bytes(owner, dataset.to_bytes(), summary, decoded=dataset)
+
+    async def save_bytes(
+        self, owner: str, data: bytes, summary: dict[str, Any], decoded: Any = None
+    ) -> str:
+        """Store already-encoded bytes (e.g. from the parse worker); `decoded`, when given,
+        is cached as their decoded form."""
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         dataset_id = secrets.token_urlsafe(32)
         meta = {
@@ -174,7 +199,8 @@ class DatasetStore:
         except NotReplicated:  # not acknowledged: leave nothing behind
             await self._clients.get().delete(*keys)
             raise
-        self._remember(dataset_id, digest, dataset)
+        if decoded is not None:
+            self._remember(dataset_id, digest, decoded)
         return dataset_id
 
     async def _check(self, dataset_id: str, owner: str) -> tuple[str, bytes | None]:
@@ -186,8 +212,10 @@ class DatasetStore:
     async def _check_keys(self, dataset_id: str, owner: str) -> tuple[str, bytes | None, bool]:
         """`_check`, plus whether the dataset is under the legacy (untagged) key names."""
         if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
-            raise DatasetNotFound()
-        variants = [False] if self._clients.is_cluster else [False, True]
+            raise self.not_found()
+        variants = (
+            [False, True] if self.has_legacy_keys and not self._clients.is_cluster else [False]
+        )
 
         def queue(pipe: Any) -> None:
             for legacy in variants:
@@ -204,7 +232,7 @@ class DatasetStore:
             or not secrets.compare_digest(stored_owner, owner.encode())
         ):
             self._cache.pop(dataset_id, None)
-            raise DatasetNotFound()
+            raise self.not_found()
         return digest.decode(), summary, legacy
 
     async def load(self, dataset_id: str, owner: str) -> Any:
@@ -217,7 +245,7 @@ class DatasetStore:
         data = await self._clients.get().get(self._data_key(dataset_id, legacy))
         if data is None:  # expired between the check and the read
             self._cache.pop(dataset_id, None)
-            raise DatasetNotFound()
+            raise self.not_found()
         # Hashing and decoding a national dataset (~23 MB) takes tens of ms: off the event loop.
         dataset = await asyncio.get_running_loop().run_in_executor(
             None, self._verify_and_decode, data, digest
@@ -228,7 +256,7 @@ class DatasetStore:
     def _verify_and_decode(self, data: bytes, digest: str) -> Any:
         """The decoded dataset, if `data` still has the digest its metadata names."""
         if hashlib.blake2b(data, digest_size=16).hexdigest() != digest:
-            raise DatasetNotFound()
+            raise self.not_found()
         return self._decode(data)
 
     async def load_summary(self, dataset_id: str, owner: str) -> dict[str, Any]:
@@ -253,6 +281,47 @@ class DatasetStore:
 
     async def close(self) -> None:
         await self._clients.close()
+
+
+def _decode_boundaries(data: bytes) -> Any:
+    from actions.tpr.boundaries import Boundaries  # noqa: PLC0415 - geopandas only when used
+
+    return Boundaries.from_bytes(data)
+
+
+class BoundaryStore(DatasetStore):
+    """Ward boundaries, stored exactly like datasets (owner-scoped, unguessable id, TTL, one
+    "not found" for unknown and foreign ids, cache checked against Redis on every load), under
+    cluster-safe keys `tpr:boundaries:{<id>}` and `tpr:boundaries:{<id>}:meta`."""
+
+    not_found = BoundariesNotFound
+    has_legacy_keys = False
+
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        ttl_seconds: int = DEFAULT_DATASET_TTL_SECONDS,
+        cache_size: int = 2,
+        decode: Callable[[bytes], Any] = _decode_boundaries,
+        key_prefix: str = "tpr:boundaries:",
+    ) -> None:
+        super().__init__(redis_url, ttl_seconds, cache_size, decode, key_prefix)
+
+    @classmethod
+    def from_env(cls) -> BoundaryStore:
+        return cls(
+            redis_url=redis_url_from(None),
+            ttl_seconds=_env_int("DATASET_TTL_SECONDS", DEFAULT_DATASET_TTL_SECONDS),
+            cache_size=_env_int("BOUNDARY_CACHE_SIZE", 2),
+        )
+
+    # Boundaries were always stored under hash-tagged keys: `legacy` (untagged names kept for
+    # datasets saved before the tags) names the same keys.
+    def _data_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self.key_prefix}{{{dataset_id}}}"
+
+    def _meta_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self.key_prefix}{{{dataset_id}}}:meta"
 
 
 class ResultFileStore:
