@@ -217,7 +217,8 @@ def main() -> int:
     failovers: list[Failover] = []
     tmp = REPO_ROOT / "var" / "bench-turns"  # stacks and logs stay here for inspection
     shutil.rmtree(tmp, ignore_errors=True)
-    redis = PrivateRedis(Path(tmp) / "redis").start()
+    # AOF fsync every second, as the Sentinel and cluster servers of (e)-(g)
+    redis = PrivateRedis(Path(tmp) / "redis", appendfsync="everysec").start()
     wait_env = {"REDIS_MIN_REPLICAS_ACK": "1", "REDIS_WAIT_MS": "1000"}
     try:
         setups: list[tuple[str, int, Path | None, str | None]] = [

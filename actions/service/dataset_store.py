@@ -1,15 +1,16 @@
 """Uploaded datasets and result files in Redis, so any action server process can serve any
 conversation (see docs/architecture.md and docs/stores.md).
 
-Keys (`{...}` is a hash tag: the two keys of one id share one cluster slot):
+Keys (`{...}` is a hash tag: the keys of one id share one cluster slot):
 `tpr:dataset:{<id>}` (Arrow bytes), `tpr:dataset:{<id>}:meta` (hash: owner, summary,
 created, digest), `tpr:boundaries:{<id>}` (boundary GeoParquet bytes) and
 `tpr:boundaries:{<id>}:meta`, `tpr:result:{<token>}` (hash). Ids and tokens are
-`secrets.token_urlsafe`. Saves are one Lua script each (atomic in every Redis mode: a cluster
-has no MULTI across commands in redis-py), confirmed by REDIS_MIN_REPLICAS_ACK replicas when
-that is set. Keys saved before the hash tags (`tpr:dataset:<id>`, `tpr:result:<token>`) are
-still read on one server or Sentinel until they expire. Connections come from the one
-factory, `redis_stores._redis`. No Rasa import: the action server imports this module.
+`secrets.token_urlsafe`. Saves are one Lua script each (atomic in every Redis mode: a
+cluster has no MULTI across commands in redis-py), confirmed by REDIS_MIN_REPLICAS_ACK
+replicas when that is set. Keys saved before the hash tags (`tpr:dataset:<id>`,
+`tpr:result:<token>`) are still read on one server or Sentinel until they expire.
+Connections come from the one factory, `redis_stores._redis`. No Rasa import: the action
+server imports this module.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class DatasetStore:
     """
 
     not_found: type[DatasetNotFound] = DatasetNotFound
+    # Datasets saved before the hash tags are read under their old names (not on a cluster).
+    has_legacy_keys = True
 
     def __init__(
         self,
@@ -210,7 +213,9 @@ class DatasetStore:
         """`_check`, plus whether the dataset is under the legacy (untagged) key names."""
         if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
             raise self.not_found()
-        variants = [False] if self._clients.is_cluster else [False, True]
+        variants = (
+            [False, True] if self.has_legacy_keys and not self._clients.is_cluster else [False]
+        )
 
         def queue(pipe: Any) -> None:
             for legacy in variants:
@@ -290,6 +295,7 @@ class BoundaryStore(DatasetStore):
     cluster-safe keys `tpr:boundaries:{<id>}` and `tpr:boundaries:{<id>}:meta`."""
 
     not_found = BoundariesNotFound
+    has_legacy_keys = False
 
     def __init__(
         self,
