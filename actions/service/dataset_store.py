@@ -111,7 +111,7 @@ class _LoopClients(RedisConnector):
     """The stores' connector: the shared factory's per-event-loop clients (any Redis mode),
     under the names this module used before (`get()`, `pipeline(queue, transaction=)`)."""
 
-    def __init__(self, url: str, socket_timeout: float, store: str) -> None:
+    def __init__(self, url: str, socket_timeout: float, store: str = "datasets") -> None:
         super().__init__(redis_url_from(url), _SCRIPTS, socket_timeout=socket_timeout, store=store)
 
     def get(self) -> Any:
