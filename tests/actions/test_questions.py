@@ -374,11 +374,14 @@ async def test_before_any_dataset_explains_the_upload(dispatcher: CollectingDisp
     assert texts(dispatcher)[0].startswith("Please upload your NMEP health-facility workbook")
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("can you forecast next year", "nlu_fallback"), ("book me a flight", "out_of_scope")],
+)
 async def test_an_unanswerable_question_after_the_results_gets_one_line_and_buttons(
-    datasets: Datasets, dispatcher: CollectingDispatcher
+    datasets: Datasets, dispatcher: CollectingDispatcher, text: str, intent: str
 ) -> None:
-    tracker = after_results(datasets.two_states, "can you forecast next year",
-                            "nlu_fallback")  # fmt: skip
+    tracker = after_results(datasets.two_states, text, intent)
     await ActionContextualReply().run(dispatcher, tracker, DOMAIN)
     assert len(dispatcher.messages) == 1
     assert dispatcher.messages[0]["text"] == QUESTIONS_MENU_LINE
