@@ -39,7 +39,7 @@ QUESTIONS = {
     "top/bottom N": "bottom 10",
     "wards without data": "which wards have no data?",
     "LGA totals": "totals by LGA",
-    "one ward": "tell me about Bille ward",
+    "one ward": "tell me about Ribadu ward",
     "shared ward name": "tell me about Yelwa",
     "comparison": "compare with pregnant women",
     "invalid pairs": "show the invalid data",
