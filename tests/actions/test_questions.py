@@ -354,7 +354,11 @@ async def test_completeness_by_lga_weakest_first(
     assert weakest == sorted(weakest)
 
 
-@pytest.mark.parametrize("action", [ActionAskTopWards, ActionAskLgaTotals, ActionCompareSelection])
+@pytest.mark.parametrize(
+    "action",
+    [ActionAskLgaWards, ActionAskTopWards, ActionAskNoDataWards, ActionAskLgaTotals,
+     ActionAskWard, ActionCompareSelection, ActionAskInvalidData, ActionAskCompleteness],
+)  # fmt: skip
 async def test_before_the_results_inside_the_form_says_what_is_missing_and_asks_again(
     datasets: Datasets, dispatcher: CollectingDispatcher, action: type
 ) -> None:
