@@ -38,6 +38,14 @@ STATE_FILE = "stack.json"
 LOG_TAIL_LINES = 40
 
 
+def client_max_body_size() -> str:
+    """nginx's body limit: the largest upload of any kind (workbook or boundary file) plus
+    the multipart envelope; the action server applies each kind's own limit."""
+    from actions.service.upload_checks import UploadLimits
+
+    return f"{UploadLimits.from_env().any_max_bytes // (1024 * 1024) + 4}m"
+
+
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
@@ -361,7 +369,7 @@ def nginx_config(
             "ACTION_UPSTREAM": action_upstream,
             "LISTEN": f"{listen_host}:{web_port}",
             "WEB_ROOT": str(web_root),
-            "CLIENT_MAX_BODY_SIZE": "64m",
+            "CLIENT_MAX_BODY_SIZE": client_max_body_size(),
         },
     )
 

@@ -32,7 +32,7 @@ from actions.tpr.calc import (
     resolve_state,
 )
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, Dataset
+from actions.tpr.dataset import LEVEL_CATEGORIES, Dataset, category_names
 from actions.tpr.errors import TPRDataError
 from actions.tpr.names import clean_name, name_key
 
@@ -54,6 +54,7 @@ COMPARED_FIELDS = ("facility_level", "age_group", "method", "period")
 
 _METHODS = (("rdt", "rdt"), ("microscopy", "micro"))  # (name shown, column prefix)
 _GROUP_UNITS = ("lga", "state")
+STATE_TOTAL_COLUMNS = [c for c in LGA_COLUMNS if c != "lga"]
 _COMPLETENESS_UNITS = ("lga", "ward", "state")
 
 
@@ -116,9 +117,6 @@ def group_totals(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.
     return pd.DataFrame([{column: total[column] for column in STATE_TOTAL_COLUMNS}]).astype(
         {"tpr": float, "rdt_tpr": float, "microscopy_tpr": float}
     )
-
-
-STATE_TOTAL_COLUMNS = [c for c in LGA_COLUMNS if c != "lga"]
 
 
 # --- Comparing two selections ---
@@ -290,9 +288,7 @@ def _invalid_rows(
         "state": np.full(len(rows), selection.state, dtype=object),
         "lga": arrays.ward_lga[ward_ids],
         "ward": arrays.ward_name[ward_ids],
-        "facility": np.asarray(facility.cat.categories, dtype=object)[
-            facility.cat.codes.to_numpy()[rows]
-        ],
+        "facility": category_names(facility)[facility.cat.codes.to_numpy()[rows]],
         "period": periods[order].astype(str).astype(object),
         "method": method_names[joined["method_index"][order]],
         "age_group": np.asarray(AGES, dtype=object)[joined["age_index"][order]],
@@ -355,7 +351,7 @@ def _unit_heads(
         index = np.arange(part.n_wards)
     elif unit == "lga":
         codes, index = np.unique(arrays.ward_lga_code[wards], return_inverse=True)
-        lga_names = np.asarray(dataset.frame["lga"].cat.categories, dtype=object)[codes]
+        lga_names = category_names(dataset.frame["lga"])[codes]
         head = {"lga": lga_names}
     else:
         head = {}

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset
+from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset, category_names
 from actions.tpr.errors import TPRDataError
 from actions.tpr.names import clean_name, name_key
 
@@ -233,6 +233,11 @@ def _row_mask(dataset: Dataset, selection: Selection, start: int, end: int) -> n
             )
     periods = arrays.periodcode[start:end]
     first, last = period_code(selection.period_from), period_code(selection.period_to)
+    if first is not None and last is not None and first > last:
+        raise TPRDataError(
+            f"The period starts ({month_name(first)}) after it ends ({month_name(last)}); "
+            "give the earlier month first."
+        )
     if first is not None:
         mask &= periods >= first
     if last is not None:
@@ -283,7 +288,7 @@ def _lga_table(
 
     head = {
         "state": np.full(n_lgas, selection.state, dtype=object),
-        "lga": np.asarray(dataset.frame["lga"].cat.categories, dtype=object)[lga_codes],
+        "lga": category_names(dataset.frame["lga"])[lga_codes],
         "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
         "wards_with_data": per_lga(with_data),
     }

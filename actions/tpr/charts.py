@@ -39,19 +39,33 @@ def comparison_chart_png(comparison: Comparison, top: int = 20) -> bytes:
     The title names the state, level, age group, method and period, and what A and B are.
     """
     shown = comparison.most_different(top).iloc[::-1]
-    height = max(3.5, 0.42 * len(shown) + 2.2)
-    figure = _figure(8, height)
-    axes = figure.subplots()
-    positions = np.arange(len(shown))
-    width = 0.4
-    axes.barh(positions + width / 2, shown["a_tpr"], height=width, color=A_COLOUR,
-              label=f"A: {comparison.label_a}")  # fmt: skip
-    axes.barh(positions - width / 2, shown["b_tpr"], height=width, color=B_COLOUR,
-              label=f"B: {comparison.label_b}")  # fmt: skip
     labels = [f"{w} ({lga})" for w, lga in zip(shown["ward"], shown["lga"], strict=True)]
-    axes.set_yticks(positions, labels=labels, fontsize=8)
+    counts = comparison.counts()
+    note = (f"{len(shown)} wards that differ most (B - A); {counts['compared']} of "
+            f"{counts['wards']} wards have data on both sides")  # fmt: skip
+    title = f"{_wrapped(comparison.title, 90)}\n{note}"
+    # Fixed margins in inches (no tight_layout pass: one draw instead of two).
+    width = 8.0
+    label_width = 0.3 + 0.062 * max((len(x) for x in labels), default=6)
+    header = 0.2 + 0.17 * (title.count("\n") + 1)
+    footer = 0.95
+    plot_height = max(1.2, 0.42 * len(shown) + 0.2)
+    height = header + plot_height + footer
+    figure = _figure(width, height)
+    plot_width = width - label_width - 0.25
+    axes = figure.add_axes([label_width / width, footer / height, plot_width / width,
+                            plot_height / height])  # fmt: skip
+    positions = np.arange(len(shown))
+    bar = 0.4
+    axes.barh(positions + bar / 2, shown["a_tpr"], height=bar, color=A_COLOUR,
+              label=f"A: {comparison.label_a}")  # fmt: skip
+    axes.barh(positions - bar / 2, shown["b_tpr"], height=bar, color=B_COLOUR,
+              label=f"B: {comparison.label_b}")  # fmt: skip
+    axes.set_yticks(positions)
+    axes.set_yticklabels(labels, fontsize=8)
     axes.set_xlim(0, 118)
-    axes.set_xlabel("Test positivity rate (%)")
+    axes.set_xlabel("Test positivity rate (%)", fontsize=8)
+    axes.tick_params(axis="x", labelsize=8)
     axes.grid(axis="x", alpha=0.3)
     for y, a, b, diff in zip(positions, shown["a_tpr"], shown["b_tpr"], shown["difference"],
                              strict=True):  # fmt: skip
@@ -59,12 +73,10 @@ def comparison_chart_png(comparison: Comparison, top: int = 20) -> bytes:
     if len(shown) == 0:
         axes.text(59, 0.5, "No ward has data on both sides of this comparison", ha="center")
         axes.set_yticks([])
-    axes.legend(loc="lower right", fontsize=8)
-    counts = comparison.counts()
-    note = (f"{len(shown)} wards that differ most (B - A); {counts['compared']} of "
-            f"{counts['wards']} wards have data on both sides")  # fmt: skip
-    axes.set_title(f"{_wrapped(comparison.title)}\n{note}", fontsize=9)
-    figure.tight_layout()
+        axes.set_ylim(0, 1)
+    figure.legend(loc="lower left", bbox_to_anchor=(label_width / width, 0.02), ncol=2,
+                  fontsize=8, frameon=False)  # fmt: skip
+    figure.suptitle(title, fontsize=9, y=1 - 0.06 / height, va="top")
     return _png(figure)
 
 

@@ -1,8 +1,10 @@
 """Held-out NLU check: the trained model on analyst-style messages it never saw.
 
-Intent accuracy must be at least 95%, and the entities must lead to the right canonical slot
-values (through the same matching the actions use). Needs models/tpr-assistant.tar.gz
-(`make test` trains it first).
+Intent accuracy must be at least 95% on each held-out file, and the entities must lead to the
+right canonical slot values (through the same matching the actions use). The refinements file
+annotates periods as `START-END` resolved against a file covering January 2023 to December 2024
+(the action parses periods from the text; the CRF does not tag them). Needs
+models/tpr-assistant.tar.gz (`make test` trains it first).
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ from actions.conversation.answer_matching import (
     mentioned_level,
 )
 from actions.conversation.question_matching import compare_mentions, match_places, rank_request
+from actions.conversation.refinement_matching import (
+    PeriodChoice,
+    mentioned_method,
+    resolve_period,
+)
 from actions.tpr.sample import ADAMAWA_LGAS, REPEATED_WARD, WARD_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "tpr-assistant.tar.gz"
 # One file per area, each written before its intents were trained and never trained on.
-HOLDOUTS = [ROOT / "tests" / "nlu_holdout.yml", ROOT / "tests" / "nlu_holdout_followups.yml"]
+HOLDOUTS = [
+    ROOT / "tests" / "nlu_holdout.yml",
+    ROOT / "tests" / "nlu_holdout_followups.yml",
+    ROOT / "tests" / "nlu_holdout_refinements.yml",
+    ROOT / "tests" / "nlu_holdout_maps.yml",
+]
+FILE_MONTHS = [year * 100 + month for year in (2023, 2024) for month in range(1, 13)]
 MIN_INTENT_ACCURACY = 0.95
 ALL_STATES = list(NIGERIAN_STATES)
 CANONICAL_STATE = {"FCT": "Federal Capital Territory"}
@@ -46,6 +59,15 @@ def slot_value(entity: str, text: str, hints: list[str]) -> str | None:
         return mentioned_level(text, hints)
     if entity == "age_group":
         return mentioned_age(text, hints)
+    if entity == "method":
+        return mentioned_method(text, hints)
+    if entity == "period":
+        period = resolve_period(text, FILE_MONTHS)
+        if not isinstance(period, PeriodChoice):
+            return None
+        if period.start is None and period.end is None:
+            return "all"
+        return f"{period.start or ''}-{period.end or ''}"
     if entity == "lga":
         return next(iter(match_places(text, hints, ADAMAWA_LGAS)), None)
     if entity == "ward":
@@ -111,6 +133,6 @@ async def test_holdout_intent_accuracy_and_canonical_entities(agent: Any, holdou
             if got != expected:
                 wrong_entities.append(f"{text!r}: {entity['entity']}={got} (expected {expected})")
     accuracy = 1 - len(wrong_intents) / len(examples)
-    print(f"held-out intent accuracy: {accuracy:.1%} on {len(examples)} messages")
+    print(f"{holdout.name}: intent accuracy {accuracy:.1%} on {len(examples)} messages")
     assert accuracy >= MIN_INTENT_ACCURACY, wrong_intents
     assert wrong_entities == []

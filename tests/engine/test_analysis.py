@@ -30,10 +30,13 @@ from actions.tpr import (
     find_wards,
     group_totals,
     invalid_pairs_list,
+    load_dataset,
     ward_detail,
     wards_without_data,
 )
 from actions.tpr.calc import TOTAL_COLUMNS
+from tests.engine.conftest import ANALYSIS_ROWS
+from tests.engine.nmep import row, table, write_csv
 
 ALL = Selection("Adamawa")
 JAN_FEB = Selection("Adamawa", period_from="202401", period_to="202402")
@@ -329,3 +332,36 @@ def test_shared_ward_name_in_two_lgas(analysis: Dataset) -> None:
 )
 def test_find_lga(analysis: Dataset, text: str, expected: str | None) -> None:
     assert find_lga(analysis, "Adamawa", text) == expected
+
+
+def test_a_blank_lga_or_facility_is_never_shown_as_another_name(tmp_path) -> None:
+    from actions.tpr import load_dataset
+    from tests.engine.nmep import row, table, write_csv
+
+    rows = [*ANALYSIS_ROWS, row("Adamawa", "", "Lonely", "", "primary", 1, rdt_t_u5=5,
+                                rdt_p_u5=9)]  # fmt: skip
+    dataset = load_dataset(write_csv(table(rows, "C"), tmp_path / "blank.csv"))
+    lgas = group_totals(dataset, ALL)
+    assert sorted(lgas["lga"]) == ["", "Fufore", "Song"]
+    assert lgas.set_index("lga").loc["Song", "wards"] == 3  # the blank-LGA ward is not Song's
+    lonely = invalid_pairs_list(dataset, ALL).query("ward == 'Lonely'")
+    assert list(lonely["lga"]) == [""] and list(lonely["facility"]) == [""]
+
+
+def test_a_reversed_period_range_is_refused_in_words(analysis: Dataset) -> None:
+    with pytest.raises(TPRDataError, match=r"starts \(March 2024\) after it ends \(January 2024\)"):
+        compare_selections(analysis, ALL, Selection("Adamawa", period_from="202403",
+                                                    period_to="January 2024"))  # fmt: skip
+
+
+def test_a_negative_figure_is_listed_as_such(tmp_path) -> None:
+    """Not one of the two rules of tpr-method.md: the pair is excluded, and the list says why."""
+    rows = [row("Adamawa", "Fufore", "Bille", "Bille PHC", "primary", 1,
+                rdt_t_u5=10, rdt_p_u5=-1, mic_t_o5=-4, mic_p_o5=2,
+                rdt_t_pw=6, rdt_p_pw=2)]  # fmt: skip
+    dataset = load_dataset(write_csv(table(rows, "C"), tmp_path / "negative.csv"))
+    pairs = invalid_pairs_list(dataset, ALL)
+    assert [(r["method"], r["age_group"], r["problem"]) for r in pairs.to_dict("records")] == [
+        ("rdt", "u5", "negative figure"), ("microscopy", "o5", "negative figure")]  # fmt: skip
+    assert len(pairs) == compute_tpr(dataset, ALL).quality["invalid_pairs"]
+    assert compute_tpr(dataset, ALL).wards.iloc[0]["tested"] == 6  # only the pw pair counts
