@@ -361,9 +361,17 @@ def nginx_config(
             "ACTION_UPSTREAM": action_upstream,
             "LISTEN": f"{listen_host}:{web_port}",
             "WEB_ROOT": str(web_root),
-            "CLIENT_MAX_BODY_SIZE": "64m",
+            "CLIENT_MAX_BODY_SIZE": client_max_body_size(),
         },
     )
+
+
+def client_max_body_size() -> str:
+    """nginx's body limit: UPLOAD_MAX_BYTES plus room for the multipart envelope, so that an
+    oversize file reaches the action server, which refuses it with a sentence for the analyst."""
+    from actions.service.upload_checks import MB, UploadLimits
+
+    return f"{UploadLimits.from_env().max_bytes // MB + 4}m"
 
 
 def write_configs(config: StackConfig) -> Path:

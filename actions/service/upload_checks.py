@@ -16,9 +16,11 @@ import zlib
 from dataclasses import dataclass
 
 MB = 1024 * 1024
-DEFAULT_UPLOAD_MAX_BYTES = 60 * MB
-# A national 340k-row workbook is ~28 MB zipped and ~0.5 GB of XML; 2 GiB leaves room.
-DEFAULT_MAX_UNCOMPRESSED_BYTES = 2048 * MB
+# A three-year national workbook (~1M rows) is 75-85 MB as xlsx; 120 MB leaves headroom.
+DEFAULT_UPLOAD_MAX_BYTES = 120 * MB
+# A national one-year workbook (340k rows) is ~28 MB zipped and ~0.6 GB of XML with inline
+# strings (xlsxwriter's constant_memory mode); three years inflate to ~1.9 GB. 4 GiB leaves room.
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 4096 * MB
 DEFAULT_MAX_ZIP_ENTRIES = 2000
 # Spreadsheet XML compresses 5-60x; a deflate bomb reaches ~1000x. Only big entries are judged.
 MAX_COMPRESSION_RATIO = 250

@@ -9,9 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import posixpath
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from xml.etree import ElementTree
 
 import pandas as pd
 
@@ -163,6 +167,132 @@ def _openpyxl_previews(data: bytes) -> list[tuple[str, list[list[object]]]] | No
         return None
 
 
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_CELL_REF = re.compile(r"([A-Z]+)")
+
+
+def _column_index(reference: str) -> int:
+    """`A1` -> 0, `AD7` -> 29."""
+    letters = _CELL_REF.match(reference)
+    index = 0
+    for letter in letters.group(1) if letters else "":
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _xlsx_previews(data: bytes) -> list[tuple[str, list[list[object]]]] | None:
+    """First PREVIEW_ROWS rows of every sheet, read straight from the workbook's XML.
+
+    Only the top of each sheet is inflated, and only the shared strings those rows use are
+    read (Excel and DHIS2 store header texts first), where openpyxl loads the whole shared-
+    strings table (seconds on a national file). Row numbers are absolute, as calamine's
+    `header_row`. None when the package is unusual; the caller then asks openpyxl.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts, shared_part = _sheet_parts(archive)
+            sheets = [(name, _preview_cells(archive, part)) for name, part in parts]
+            needed = max(
+                (v[1] for _, rows in sheets for row in rows for v in row if isinstance(v, tuple)),
+                default=-1,
+            )
+            strings = _shared_strings(archive, shared_part, needed) if needed >= 0 else []
+    except (KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
+    resolved = []
+    for name, rows in sheets:
+        resolved.append(
+            (name, [[strings[v[1]] if isinstance(v, tuple) else v for v in row] for row in rows])
+        )
+    return resolved
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> tuple[list[tuple[str, str]], str | None]:
+    """[(sheet name, part path)] in workbook order, and the shared-strings part if any."""
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets: dict[str, str] = {}
+    shared = None
+    for rel in rels.iter(f"{_PKG_REL_NS}Relationship"):
+        target = rel.get("Target", "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+        targets[rel.get("Id", "")] = posixpath.normpath(path)
+        if rel.get("Type", "").endswith("/sharedStrings"):
+            shared = posixpath.normpath(path)
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    parts = [
+        (sheet.get("name", ""), targets[sheet.get(f"{_REL_NS}id", "")])
+        for sheet in workbook.iter(f"{_MAIN_NS}sheet")
+    ]
+    return parts, shared
+
+
+def _preview_cells(archive: zipfile.ZipFile, part: str) -> list[list[object]]:
+    """Rows 1..PREVIEW_ROWS of one sheet; shared-string cells as ("s", index) for now."""
+    rows: list[list[object]] = []
+    with archive.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag != f"{_MAIN_NS}row":
+                continue
+            number = int(element.get("r") or len(rows) + 1)
+            if number > PREVIEW_ROWS:
+                break
+            cells: list[object] = []
+            for cell in element.iter(f"{_MAIN_NS}c"):
+                reference = cell.get("r")
+                position = _column_index(reference) if reference else len(cells)
+                cells.extend([None] * (position + 1 - len(cells)))
+                cells[position] = _cell_value(cell)
+            rows.extend([] for _ in range(number - 1 - len(rows)))
+            rows.append(cells)
+            element.clear()
+    width = max((len(row) for row in rows), default=0)
+    return [row + [None] * (width - len(row)) for row in rows]
+
+
+def _cell_value(cell: ElementTree.Element) -> object:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter(f"{_MAIN_NS}t"))
+    value = cell.findtext(f"{_MAIN_NS}v")
+    if value is None:
+        return None
+    if kind == "s":
+        return ("s", int(value))
+    if kind in ("str", "e"):
+        return value
+    if kind == "b":
+        return value == "1"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str | None, needed: int) -> list[str]:
+    """Shared strings 0..needed (streamed; the rest of the table is never parsed)."""
+    if part is None:
+        raise KeyError("shared strings used but no sharedStrings part")
+    strings: list[str] = []
+    with archive.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag != f"{_MAIN_NS}si":
+                continue
+            # Phonetic runs (rPh) are reading aids, not part of the text.
+            phonetic = {id(t) for r in element.iter(f"{_MAIN_NS}rPh") for t in r.iter()}
+            strings.append(
+                "".join(t.text or "" for t in element.iter(f"{_MAIN_NS}t") if id(t) not in phonetic)
+            )
+            element.clear()
+            if len(strings) > needed:
+                break
+    if len(strings) <= needed:
+        raise KeyError("shared string index beyond the table")
+    return strings
+
+
 def _calamine_previews(reader) -> list[tuple[str, list[list[object]]]]:
     previews = []
     for sheet_index, name in enumerate(reader.sheet_names):
@@ -187,7 +317,9 @@ def _read_with_calamine(data: bytes) -> RawTable:
     import fastexcel
 
     reader = fastexcel.read_excel(data)
-    previews = _openpyxl_previews(data) if data.startswith(_ZIP_MAGIC) else None
+    previews = None
+    if data.startswith(_ZIP_MAGIC):
+        previews = _xlsx_previews(data) or _openpyxl_previews(data)
     absolute_rows = previews is not None
     if previews is None:
         previews = _calamine_previews(reader)
