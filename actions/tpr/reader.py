@@ -337,6 +337,9 @@ def _read_with_calamine(data: bytes) -> RawTable:
     sheet_index = reader.sheet_names.index(sheet_name)
     text_positions = [p for f, p in match.locations.items() if f in TEXT_COLUMNS]
     expected = [normalise_header(header_cells[p]) for p in positions]
+    # Types given, never guessed from a sample: names as text (a ward called "1" stays "1"),
+    # figures as floats (a text cell there, "n/a" or a stray note, arrives blank).
+    dtypes = {p: ("string" if p in text_positions else "float") for p in positions}
     # openpyxl counts rows from the top of the sheet as calamine's header_row does; calamine's
     # own previews start at the first non-empty row, so then try the next few offsets too.
     candidates = [header_index] if absolute_rows else []
@@ -348,7 +351,7 @@ def _read_with_calamine(data: bytes) -> RawTable:
             sheet_index,
             header_row=header_row,
             use_columns=positions,
-            dtypes={p: "string" for p in text_positions},
+            dtypes=dtypes,
             whitespace_as_null=True,
         )
         table = sheet.to_arrow()
@@ -442,17 +445,15 @@ def _read_csv(text: str) -> RawTable:
     wanted = _wanted_positions(match)
     positions = sorted(wanted)
     text_positions = {p for f, p in match.locations.items() if f in TEXT_COLUMNS}
+    typed = {p: (str if p in text_positions else "float64") for p in positions}
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=None,
-            skiprows=header_index + 1,
-            usecols=positions,
-            dtype={p: str for p in text_positions},
-            skip_blank_lines=True,
-            low_memory=False,
-        )
+        try:
+            frame = _csv_frame(text, delimiter, header_index, positions, typed)
+        except ValueError:
+            # A figure column holds text ("n/a" is read as blank already, "none" is not):
+            # read those columns untyped; `_numeric` makes their text blank.
+            texts = {p: str for p in text_positions}
+            frame = _csv_frame(text, delimiter, header_index, positions, texts)
     except (ValueError, pd.errors.ParserError) as error:
         raise TPRDataError(
             "This CSV file could not be read: its rows do not line up with the header. "
@@ -461,6 +462,22 @@ def _read_csv(text: str) -> RawTable:
     frame = frame[positions]
     frame.columns = [wanted[p] for p in positions]
     return RawTable.from_frame(frame, match, None)
+
+
+def _csv_frame(
+    text: str, delimiter: str, header_index: int, positions: list[int], dtypes: dict
+) -> pd.DataFrame:
+    """Only the used columns, with the types given (pandas never guesses them from data)."""
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        header=None,
+        skiprows=header_index + 1,
+        usecols=positions,
+        dtype=dtypes,
+        skip_blank_lines=True,
+        low_memory=False,
+    )
 
 
 # --- shared checks ---------------------------------------------------------------------------
