@@ -346,7 +346,10 @@ def _read_with_calamine(data: bytes) -> RawTable:
     candidates += [
         h for h in range(header_index, header_index + PREVIEW_ROWS) if h not in candidates
     ]
-    for header_row in candidates:
+    table = None
+    if absolute_rows:
+        table = _load_in_row_blocks(data, sheet_name, header_index, positions, dtypes, expected)
+    for header_row in candidates if table is None else []:
         sheet = reader.load_sheet(
             sheet_index,
             header_row=header_row,
@@ -354,10 +357,11 @@ def _read_with_calamine(data: bytes) -> RawTable:
             dtypes=dtypes,
             whitespace_as_null=True,
         )
-        table = sheet.to_arrow()
-        if [normalise_header(n) for n in table.column_names] == expected:
+        loaded = sheet.to_arrow()
+        if [normalise_header(n) for n in loaded.column_names] == expected:
+            table = loaded
             break
-    else:
+    if table is None:
         raise TPRDataError(CORRUPT)
     columns: dict[str, object] = {}
     for index, p in enumerate(positions):
@@ -367,6 +371,211 @@ def _read_with_calamine(data: bytes) -> RawTable:
         else:
             columns[wanted[p]] = column.to_pandas()
     return RawTable(columns=columns, n_rows=table.num_rows, match=match, sheet=sheet_name)
+
+
+# --- big sheets in row blocks ---------------------------------------------------------------
+
+BLOCK_XML_BYTES = 48 * 1024 * 1024
+"""Sheet XML handed to calamine at a time. calamine holds a whole sheet as 32-byte cells (all
+columns, blanks included): ~1.7 GB for a three-year national file. In blocks, its peak is
+about 5x this, whatever the file's size."""
+
+_ROW_START = re.compile(rb'<row r="([0-9]+)"')
+_CELL_ROW = re.compile(rb'(<c r="[A-Z]+)[0-9]+"')
+_SHEET_DATA = re.compile(rb"<sheetData>|<sheetData/>")
+_PACKAGE_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+    'sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+    'worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/><Override PartName='
+    '"/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+    'spreadsheetml.styles+xml"/></Types>'
+)
+_OFFICE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://'
+    'schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+    f'{_OFFICE_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="http://schemas.'
+    f'openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{_OFFICE_REL}">{{pr}}<sheets><sheet '
+    'name="data" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_PR = re.compile(rb"<workbookPr[^>]*/>")
+
+
+def _workbook_rels(shared: bool, styles: bool) -> str:
+    rels = [f'<Relationship Id="rId1" Type="{_OFFICE_REL}/worksheet" '
+            'Target="worksheets/sheet1.xml"/>']  # fmt: skip
+    if shared:
+        rels.append(f'<Relationship Id="rId2" Type="{_OFFICE_REL}/sharedStrings" '
+                    'Target="sharedStrings.xml"/>')  # fmt: skip
+    if styles:
+        rels.append(f'<Relationship Id="rId3" Type="{_OFFICE_REL}/styles" Target="styles.xml"/>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://'
+        'schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(rels)
+        + "</Relationships>"
+    )
+
+
+def _load_in_row_blocks(
+    data: bytes,
+    sheet_name: str,
+    header_index: int,
+    positions: list[int],
+    dtypes: dict[int, str],
+    expected: list[str],
+):
+    """The used columns of a big sheet, parsed by calamine one block of rows at a time.
+
+    The sheet's XML is inflated as a stream (zipfile stops at the declared size) and cut at
+    row ends; each block becomes a small stored workbook: a copy of the header row renumbered
+    to sit just above the block, the block's rows, the original shared strings and styles.
+    Text columns come back dictionary-encoded, so a million names cost a few MB. None when
+    the sheet is small (one block) or its XML is not in the usual form; the caller then
+    loads the sheet whole.
+    """
+    import fastexcel
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        parts, shared_part = _sheet_parts(archive)
+        part = dict(parts)[sheet_name]
+        if archive.getinfo(part).file_size <= BLOCK_XML_BYTES:
+            return None
+        names = set(archive.namelist())
+        shared = archive.read(shared_part) if shared_part in names else None
+        styles = archive.read("xl/styles.xml") if "xl/styles.xml" in names else None
+        workbook_pr = _WORKBOOK_PR.search(archive.read("xl/workbook.xml"))
+        stream = archive.open(part)
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    workbook = _WORKBOOK.format(pr=workbook_pr.group(0).decode() if workbook_pr else "")
+    rels = _workbook_rels(shared is not None, styles is not None)
+    text_positions = [p for p, kind in dtypes.items() if kind == "string"]
+    tables = []
+    with archive, stream:
+        blocks = _row_blocks(stream, header_index + 1)
+        header = next(blocks, None)
+        if header is None:
+            return None
+        for first_row, rows in blocks:
+            if first_row is None:
+                return None
+            above = first_row - 1
+            renumbered = _ROW_START.sub(b'<row r="%d"' % above, header, count=1)
+            renumbered = _CELL_ROW.sub(rb'\g<1>%d"' % above, renumbered)
+            package = io.BytesIO()
+            with zipfile.ZipFile(package, "w", zipfile.ZIP_STORED) as block:
+                block.writestr("[Content_Types].xml", _PACKAGE_TYPES)
+                block.writestr("_rels/.rels", _PACKAGE_RELS)
+                block.writestr("xl/workbook.xml", workbook)
+                block.writestr("xl/_rels/workbook.xml.rels", rels)
+                if shared is not None:
+                    block.writestr("xl/sharedStrings.xml", shared)
+                if styles is not None:
+                    block.writestr("xl/styles.xml", styles)
+                with block.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+                    out.write(
+                        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
+                        b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                        b"<sheetData>"
+                    )
+                    out.write(renumbered)
+                    out.write(rows)
+                    out.write(b"</sheetData></worksheet>")
+            del rows
+            loaded = (
+                fastexcel.read_excel(package.getbuffer().tobytes())
+                .load_sheet(0, header_row=0, use_columns=positions, dtypes=dtypes,
+                            whitespace_as_null=True)
+                .to_arrow()
+            )  # fmt: skip
+            loaded = (
+                pa.Table.from_batches([loaded]) if isinstance(loaded, pa.RecordBatch) else loaded
+            )
+            del package
+            if [normalise_header(n) for n in loaded.column_names] != expected:
+                return None
+            for index, position in enumerate(positions):
+                if position in text_positions:
+                    encoded = pc.dictionary_encode(loaded.column(index))
+                    loaded = loaded.set_column(index, loaded.field(index).name, encoded)
+            tables.append(loaded)
+    if not tables:
+        return None
+    schema = pa.schema([field.with_nullable(True) for field in tables[0].schema])
+    return pa.concat_tables([t.cast(schema) for t in tables]).unify_dictionaries()
+
+
+def _row_blocks(stream: BinaryIO, header_row: int):
+    """Yield the header row's XML, then (first row number, rows XML) blocks of the sheet.
+
+    A block's first row number is None when rows carry no `r` numbers (then give up).
+    """
+    pending = b""
+    header = None
+    while header is None:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return
+        pending += chunk
+        opened = _SHEET_DATA.search(pending)
+        if opened is None:
+            continue
+        for match in _ROW_START.finditer(pending, opened.end()):
+            number = int(match.group(1))
+            if number < header_row:
+                continue
+            if number > header_row:
+                return  # no header row where the preview found it
+            end = pending.find(b"</row>", match.start())
+            if end < 0:
+                break  # read more
+            header = pending[match.start() : end + 6]
+            pending = pending[end + 6 :]
+            break
+        else:
+            if len(pending) > 64 * (1 << 20):
+                return
+    yield header
+    pieces = [pending]
+    size = len(pending)
+    finished = False
+    while not finished:
+        chunk = stream.read(1 << 23)
+        finished = not chunk
+        pieces.append(chunk)
+        size += len(chunk)
+        if not finished and size < BLOCK_XML_BYTES:
+            continue
+        pending = b"".join(pieces)
+        if finished:
+            end = pending.find(b"</sheetData>")
+            cut = pending.rfind(b"</row>", 0, end if end >= 0 else len(pending))
+        else:
+            cut = pending.rfind(b"</row>")
+        if cut < 0:
+            pieces, size = [pending], len(pending)
+            continue
+        start = pending.find(b"<row", 0, cut)
+        rows = pending[start : cut + 6] if start >= 0 else b""
+        pending = pending[cut + 6 :]
+        pieces, size = [pending], len(pending)
+        if rows:
+            number = _ROW_START.match(rows)
+            yield (int(number.group(1)) if number else None), rows
+        del rows
 
 
 def _read_with_python_readers(data: bytes) -> RawTable:
