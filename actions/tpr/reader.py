@@ -11,7 +11,9 @@ import io
 import logging
 import posixpath
 import re
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -316,12 +318,13 @@ def _choose_sheet(previews: list[tuple[str, list[list[object]]]]) -> tuple[int, 
 def _read_with_calamine(data: bytes) -> RawTable:
     import fastexcel
 
-    reader = fastexcel.read_excel(data)
+    reader = None  # opened only when needed: opening parses the whole shared-strings table
     previews = None
     if data.startswith(_ZIP_MAGIC):
         previews = _xlsx_previews(data) or _openpyxl_previews(data)
     absolute_rows = previews is not None
     if previews is None:
+        reader = fastexcel.read_excel(data)
         previews = _calamine_previews(reader)
     position, header_index = _choose_sheet(previews)
     if position < 0:
@@ -334,7 +337,6 @@ def _read_with_calamine(data: bytes) -> RawTable:
     _check_match(match)
     wanted = _wanted_positions(match)
     positions = sorted(wanted)
-    sheet_index = reader.sheet_names.index(sheet_name)
     text_positions = [p for f, p in match.locations.items() if f in TEXT_COLUMNS]
     expected = [normalise_header(header_cells[p]) for p in positions]
     # Types given, never guessed from a sample: names as text (a ward called "1" stays "1"),
@@ -349,9 +351,11 @@ def _read_with_calamine(data: bytes) -> RawTable:
     table = None
     if absolute_rows:
         table = _load_in_row_blocks(data, sheet_name, header_index, positions, dtypes, expected)
+    if table is None and reader is None:
+        reader = fastexcel.read_excel(data)
     for header_row in candidates if table is None else []:
         sheet = reader.load_sheet(
-            sheet_index,
+            reader.sheet_names.index(sheet_name),
             header_row=header_row,
             use_columns=positions,
             dtypes=dtypes,
@@ -375,10 +379,13 @@ def _read_with_calamine(data: bytes) -> RawTable:
 
 # --- big sheets in row blocks ---------------------------------------------------------------
 
+WHOLE_SHEET_XML_BYTES = 320 * 1024 * 1024
+"""Sheets up to this much XML (a one-year national file: 200-260 MB) go to calamine whole,
+the fastest way. calamine holds a sheet as 32-byte cells, all columns, blanks included: a
+three-year national file would cost ~1.7 GB, so bigger sheets are read in blocks."""
 BLOCK_XML_BYTES = 48 * 1024 * 1024
-"""Sheet XML handed to calamine at a time. calamine holds a whole sheet as 32-byte cells (all
-columns, blanks included): ~1.7 GB for a three-year national file. In blocks, its peak is
-about 5x this, whatever the file's size."""
+"""Sheet XML handed to calamine at a time; its peak is then about 5x this, whatever the size
+of the file."""
 
 _ROW_START = re.compile(rb'<row r="([0-9]+)"')
 _CELL_ROW = re.compile(rb'(<c r="[A-Z]+)[0-9]+"')
@@ -408,6 +415,60 @@ _WORKBOOK = (
     'name="data" sheetId="1" r:id="rId1"/></sheets></workbook>'
 )
 _WORKBOOK_PR = re.compile(rb"<workbookPr[^>]*/>")
+
+
+_BLOCK_SHEET_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
+    b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+
+
+def _stored_zip(entries: list[tuple[str, list[bytes | memoryview]]]) -> bytes:
+    """A zip of uncompressed entries, each given as pieces, built with a single copy."""
+    out: list[bytes | memoryview] = []
+    directory: list[bytes] = []
+    offset = 0
+    for name, pieces in entries:
+        encoded = name.encode()
+        crc = 0
+        size = 0
+        for piece in pieces:
+            crc = zlib.crc32(piece, crc)
+            size += len(piece)
+        if size >= 0xFFFFFFFF:
+            raise ValueError("block too large for a plain zip entry")
+        local = struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc, size, size, len(encoded), 0
+        )
+        directory.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                size,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )  # fmt: skip
+            + encoded
+        )
+        out += [local, encoded, *pieces]
+        offset += len(local) + len(encoded) + size
+    listing = b"".join(directory)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(listing),
+                      offset, 0)  # fmt: skip
+    return b"".join([*out, listing, end])
 
 
 def _workbook_rels(shared: bool, styles: bool) -> str:
@@ -451,7 +512,7 @@ def _load_in_row_blocks(
         archive = zipfile.ZipFile(io.BytesIO(data))
         parts, shared_part = _sheet_parts(archive)
         part = dict(parts)[sheet_name]
-        if archive.getinfo(part).file_size <= BLOCK_XML_BYTES:
+        if archive.getinfo(part).file_size <= WHOLE_SHEET_XML_BYTES:
             return None
         names = set(archive.namelist())
         shared = archive.read(shared_part) if shared_part in names else None
@@ -461,7 +522,19 @@ def _load_in_row_blocks(
     except (KeyError, ValueError, zipfile.BadZipFile):
         return None
     workbook = _WORKBOOK.format(pr=workbook_pr.group(0).decode() if workbook_pr else "")
-    rels = _workbook_rels(shared is not None, styles is not None)
+    package_parts = [
+        ("[Content_Types].xml", _PACKAGE_TYPES.encode()),
+        ("_rels/.rels", _PACKAGE_RELS.encode()),
+        ("xl/workbook.xml", workbook.encode()),
+        (
+            "xl/_rels/workbook.xml.rels",
+            _workbook_rels(shared is not None, styles is not None).encode(),
+        ),
+    ]
+    if shared is not None:
+        package_parts.append(("xl/sharedStrings.xml", shared))
+    if styles is not None:
+        package_parts.append(("xl/styles.xml", styles))
     text_positions = [p for p, kind in dtypes.items() if kind == "string"]
     tables = []
     with archive, stream:
@@ -475,36 +548,21 @@ def _load_in_row_blocks(
             above = first_row - 1
             renumbered = _ROW_START.sub(b'<row r="%d"' % above, header, count=1)
             renumbered = _CELL_ROW.sub(rb'\g<1>%d"' % above, renumbered)
-            package = io.BytesIO()
-            with zipfile.ZipFile(package, "w", zipfile.ZIP_STORED) as block:
-                block.writestr("[Content_Types].xml", _PACKAGE_TYPES)
-                block.writestr("_rels/.rels", _PACKAGE_RELS)
-                block.writestr("xl/workbook.xml", workbook)
-                block.writestr("xl/_rels/workbook.xml.rels", rels)
-                if shared is not None:
-                    block.writestr("xl/sharedStrings.xml", shared)
-                if styles is not None:
-                    block.writestr("xl/styles.xml", styles)
-                with block.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
-                    out.write(
-                        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
-                        b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                        b"<sheetData>"
-                    )
-                    out.write(renumbered)
-                    out.write(rows)
-                    out.write(b"</sheetData></worksheet>")
-            del rows
+            sheet_xml = [_BLOCK_SHEET_HEAD, renumbered, rows, b"</sheetData></worksheet>"]
+            package = _stored_zip(
+                [(name, [content]) for name, content in package_parts]
+                + [("xl/worksheets/sheet1.xml", sheet_xml)]
+            )
+            del rows, sheet_xml
             loaded = (
-                fastexcel.read_excel(package.getbuffer().tobytes())
+                fastexcel.read_excel(package)
                 .load_sheet(0, header_row=0, use_columns=positions, dtypes=dtypes,
                             whitespace_as_null=True)
                 .to_arrow()
             )  # fmt: skip
-            loaded = (
-                pa.Table.from_batches([loaded]) if isinstance(loaded, pa.RecordBatch) else loaded
-            )
             del package
+            if isinstance(loaded, pa.RecordBatch):
+                loaded = pa.Table.from_batches([loaded])
             if [normalise_header(n) for n in loaded.column_names] != expected:
                 return None
             for index, position in enumerate(positions):
@@ -560,22 +618,25 @@ def _row_blocks(stream: BinaryIO, header_row: int):
         if not finished and size < BLOCK_XML_BYTES:
             continue
         pending = b"".join(pieces)
-        if finished:
-            end = pending.find(b"</sheetData>")
-            cut = pending.rfind(b"</row>", 0, end if end >= 0 else len(pending))
-        else:
-            cut = pending.rfind(b"</row>")
-        if cut < 0:
-            pieces, size = [pending], len(pending)
-            continue
-        start = pending.find(b"<row", 0, cut)
-        rows = pending[start : cut + 6] if start >= 0 else b""
-        pending = pending[cut + 6 :]
-        pieces, size = [pending], len(pending)
-        if rows:
-            number = _ROW_START.match(rows)
-            yield (int(number.group(1)) if number else None), rows
-        del rows
+        end = pending.find(b"</sheetData>") if finished else -1
+        end = len(pending) if end < 0 else end
+        position = 0
+        while position < end and (finished or end - position >= BLOCK_XML_BYTES):
+            cut = pending.rfind(b"</row>", position, position + BLOCK_XML_BYTES)
+            if cut < 0:  # one row longer than a block, or the last rows
+                cut = pending.find(b"</row>", position, end)
+            if cut < 0:
+                break
+            start = pending.find(b"<row", position, cut)
+            if start >= 0:
+                number = _ROW_START.match(pending, start)
+                rows = memoryview(pending)[start : cut + 6]
+                yield (int(number.group(1)) if number else None), rows
+                del rows
+            position = cut + 6
+        tail = pending[position:]
+        pieces, size = [tail], len(tail)
+        del pending
 
 
 def _read_with_python_readers(data: bytes) -> RawTable:

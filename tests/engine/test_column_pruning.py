@@ -127,3 +127,67 @@ def test_previews_agree_with_openpyxl_on_shared_and_inline_strings(tmp_path: Pat
             assert name == sheet.title
             expected = [list(r) for r in sheet.iter_rows(max_row=30, values_only=True)]
             assert rows == expected
+
+
+# --- big sheets, read in row blocks ----------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Every sheet counts as big, and a block is a few rows: the block path on small files."""
+    from actions.tpr import reader
+
+    monkeypatch.setattr(reader, "WHOLE_SHEET_XML_BYTES", 0)
+    monkeypatch.setattr(reader, "BLOCK_XML_BYTES", 1200)
+    return reader
+
+
+def test_blocks_give_the_hand_figures(tiny_blocks, hand_path: Path) -> None:
+    raw = tiny_blocks.read_table(hand_path.read_bytes(), "hand.xlsx")
+    assert raw.sheet == "raw" and raw.n_rows == len(HAND_ROWS)
+    assert raw.columns["ward"].num_chunks >= 3  # really read in several blocks
+    assert adamawa_wards(load_dataset(hand_path)) == EXPECTED
+
+
+def test_blocks_with_blank_first_row_totals_and_junk(tiny_blocks, tmp_path: Path) -> None:
+    lines = with_junk_columns(table(HAND_ROWS, "B", garbled=True, totals=True), shuffle=False)
+    path = write_xlsx(lines, tmp_path / "b.xlsx", blank_first_row=True)
+    raw = tiny_blocks.read_table(path.read_bytes(), "b.xlsx")
+    assert raw.columns["ward"].num_chunks >= 3
+    dataset = load_dataset(path)
+    assert dataset.meta["totals_rows_dropped"] == 1
+    assert adamawa_wards(dataset) == EXPECTED
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_blocks_equal_the_whole_sheet_on_a_sample(tmp_path: Path, monkeypatch, shared) -> None:
+    import pandas as pd
+
+    from actions.tpr import reader
+    from actions.tpr.sample import sample_frame, write_sample_file
+
+    frame = sample_frame("A", states=2, rows_per_state=24 * 30, months=24, first_period=202307)
+    path = write_sample_file(frame, tmp_path / "s.xlsx", "A", shared_strings=shared)
+    whole = load_dataset(path)
+    monkeypatch.setattr(reader, "WHOLE_SHEET_XML_BYTES", 0)
+    monkeypatch.setattr(reader, "BLOCK_XML_BYTES", 64 * 1024)
+    assert reader.read_table(path.read_bytes(), "s.xlsx").columns["state"].num_chunks >= 5
+    blocks = load_dataset(path)
+    pd.testing.assert_frame_equal(whole.frame, blocks.frame)
+    assert whole.meta == blocks.meta
+
+
+def test_rows_without_numbers_fall_back_to_the_whole_sheet(tiny_blocks, tmp_path: Path) -> None:
+    """Writers may omit the row numbers; blocks need them, calamine whole does not."""
+    import re
+    import zipfile
+
+    source = write_xlsx(table(HAND_ROWS, "A"), tmp_path / "numbered.xlsx", sheet="raw")
+    target = tmp_path / "unnumbered.xlsx"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'<row r="[0-9]+"', b"<row", data)
+            copy.writestr(info, data)
+    assert adamawa_wards(load_dataset(target)) == EXPECTED
