@@ -12,6 +12,7 @@ from typing import Any
 
 from actions.conversation import dataset_summary as ds
 from actions.conversation.answer_matching import AGE_LABELS, LEVEL_LABELS
+from actions.tpr.dataset import MONTH_NAMES
 
 Button = dict[str, str]
 
@@ -98,10 +99,16 @@ def dataset_summary_text(summary: ds.Summary) -> str:
             f"{count(info.get('facilities'))} facilities, {count(info.get('rows'))} rows"
         )
     period = summary.get("period") or {}
-    if period.get("first"):
+    covers = time_coverage_text(summary)
+    if covers:
+        lines.append(covers)
+    elif period.get("first"):
         lines.append(
             f"Period: {period['first']} to {period['last']} ({count(period.get('months'))} months)."
         )
+    missing = missing_months_text(summary)
+    if missing:
+        lines.append(missing)
     lines.append(completeness_text(summary.get("completeness") or {}))
     notes = quality_notes(summary.get("quality") or {})
     if notes:
@@ -131,6 +138,83 @@ def quality_notes(quality: dict[str, Any]) -> list[str]:
     if quality.get("rows_without_ward"):
         notes.append(f"{count(quality['rows_without_ward'])} rows without a ward are excluded")
     return notes
+
+
+# --- time coverage (files over several years) ----------------------------------------------
+
+
+def month_name(code: str | int) -> str:
+    """`202403` -> `March 2024` (a code that is no month is shown as it is)."""
+    text = str(code)
+    if len(text) == 6 and text.isdigit() and 1 <= int(text[4:]) <= 12:
+        return f"{MONTH_NAMES[int(text[4:]) - 1]} {text[:4]}"
+    return text
+
+
+def month_runs(codes: list[str]) -> list[str]:
+    """Consecutive months as one run: [202403, 202404, 202405, 202407] ->
+    [`March to May 2024`, `July 2024`]."""
+
+    def index(code: str) -> int:
+        return int(code[:4]) * 12 + int(code[4:]) - 1
+
+    runs: list[list[str]] = []
+    for code in sorted(codes):
+        if runs and index(code) == index(runs[-1][-1]) + 1:
+            runs[-1].append(code)
+        else:
+            runs.append([code])
+    texts = []
+    for run in runs:
+        first, last = month_name(run[0]), month_name(run[-1])
+        if len(run) == 1:
+            texts.append(first)
+        elif run[0][:4] == run[-1][:4]:
+            texts.append(f"{first.split()[0]} to {last}")
+        else:
+            texts.append(f"{first} to {last}")
+    return texts
+
+
+def time_coverage_text(summary: ds.Summary) -> str | None:
+    """`This file covers 2023 to 2024 (24 months): January 2023 to December 2024.`; None for
+    a file within one calendar year (the `Period:` line says enough there)."""
+    coverage = summary.get("time_coverage") or {}
+    years = coverage.get("years") or []
+    if len(years) < 2:
+        return None
+    period = summary.get("period") or {}
+    months = len(coverage.get("months") or [])
+    text = f"This file covers {years[0]} to {years[-1]} ({count(months)} months)"
+    if period.get("first"):
+        text += f": {period['first']} to {period['last']}"
+    return text + "."
+
+
+MISSING_STATES_SHOWN = 4
+MISSING_RUNS_SHOWN = 3
+
+
+def missing_months_text(summary: ds.Summary) -> str | None:
+    """Months inside the file's range that a state has no row for, briefly; None if none."""
+    by_state = summary.get("by_state") or {}
+    parts = []
+    for name in ds.states(summary):
+        missing = ((by_state.get(name) or {}).get("time_coverage") or {}).get("missing_months")
+        if not missing:
+            continue
+        runs = month_runs(missing)
+        shown = ", ".join(runs[:MISSING_RUNS_SHOWN])
+        if len(runs) > MISSING_RUNS_SHOWN:
+            shown += f" and {len(runs) - MISSING_RUNS_SHOWN} more gaps"
+        parts.append(f"{name} ({shown})")
+    if not parts:
+        return None
+    hidden = len(parts) - MISSING_STATES_SHOWN
+    text = "Months with no data: " + "; ".join(parts[:MISSING_STATES_SHOWN])
+    if hidden > 0:
+        text += f"; and {hidden} more state{'s' if hidden > 1 else ''}"
+    return text + "."
 
 
 # --- questions ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from actions.tpr.columns import AGES
-from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset
+from actions.tpr.dataset import LEVEL_CATEGORIES, MONTH_NAMES, Dataset, category_names
 from actions.tpr.errors import TPRDataError
 from actions.tpr.names import clean_name, name_key
 
@@ -131,6 +131,12 @@ def period_code(value: str | int | None) -> int | None:
     raise TPRDataError(f"'{value}' is not a period I understand; use e.g. 202401 or January 2024.")
 
 
+def month_name(code: int) -> str:
+    """202401 -> `January 2024` (the code itself when it is not a month)."""
+    month = code % 100
+    return f"{MONTH_NAMES[month - 1]} {code // 100}" if 1 <= month <= 12 else str(code)
+
+
 def _validate(dataset: Dataset, selection: Selection) -> Selection:
     state = resolve_state(dataset, selection.state)
     level = str(selection.facility_level).strip().casefold()
@@ -227,12 +233,22 @@ def _row_mask(dataset: Dataset, selection: Selection, start: int, end: int) -> n
             )
     periods = arrays.periodcode[start:end]
     first, last = period_code(selection.period_from), period_code(selection.period_to)
+    if first is not None and last is not None and first > last:
+        raise TPRDataError(
+            f"The period starts ({month_name(first)}) after it ends ({month_name(last)}); "
+            "give the earlier month first."
+        )
     if first is not None:
         mask &= periods >= first
     if last is not None:
         mask &= periods <= last
     if not mask.any():
-        raise TPRDataError(f"{selection.state} has no data in the period chosen for this file.")
+        every = arrays.periodcode[start:end]
+        covered = f"{month_name(int(every.min()))} to {month_name(int(every.max()))}"
+        raise TPRDataError(
+            f"{selection.state} has no data in the period chosen; this file covers {covered} "
+            f"for {selection.state}."
+        )
     return mask
 
 
@@ -272,7 +288,7 @@ def _lga_table(
 
     head = {
         "state": np.full(n_lgas, selection.state, dtype=object),
-        "lga": np.asarray(dataset.frame["lga"].cat.categories, dtype=object)[lga_codes],
+        "lga": category_names(dataset.frame["lga"])[lga_codes],
         "wards": np.bincount(lga_local, minlength=n_lgas).astype(np.int64),
         "wards_with_data": per_lga(with_data),
     }

@@ -1,13 +1,24 @@
-"""Command line: `python -m actions.tpr {summary,compute,sample}` (see interfaces.md)."""
+"""Command line: `python -m actions.tpr {summary,compute,trend,compare,quality,sample}`.
+
+The commands and their columns are those of interfaces.md, "Engine command line"."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from actions.tpr.calc import AGE_GROUPS, FACILITY_LEVELS, METHODS, Selection, compute_tpr
+from actions.tpr.analysis import compare_selections, invalid_pairs_list
+from actions.tpr.calc import (
+    AGE_GROUPS,
+    FACILITY_LEVELS,
+    METHODS,
+    Selection,
+    compute_tpr,
+    resolve_state,
+)
 from actions.tpr.dataset import load_dataset
 from actions.tpr.errors import TPRDataError
 from actions.tpr.summary import summarise
@@ -22,16 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("file")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON")
     compute = commands.add_parser("compute", help="ward TPR for one selection")
-    compute.add_argument("file")
-    compute.add_argument("--state", required=True)
-    # Values are checked by the engine, so a wrong one gets the same one-line sentence as an
-    # unknown state (argparse `choices` would print a usage block instead).
-    compute.add_argument("--facility-level", required=True, help="|".join(FACILITY_LEVELS))
-    compute.add_argument("--age-group", required=True, help="|".join(AGE_GROUPS))
-    compute.add_argument("--method", default="max", help="|".join(METHODS))
-    compute.add_argument("--period-from", default=None, help="e.g. 202401 or 'January 2024'")
-    compute.add_argument("--period-to", default=None)
-    compute.add_argument("--out", required=True, help="OUT.csv (or .xlsx)")
+    _selection_flags(compute)
+    trend = commands.add_parser("trend", help="TPR by month or year for the state, LGAs or wards")
+    _selection_flags(trend)
+    trend.add_argument("--by", default="month", help="month|year")
+    trend.add_argument("--unit", default="state", help="state|lga|ward")
+    compare = commands.add_parser("compare", help="ward TPR of two selections side by side")
+    _selection_flags(compare)
+    compare.add_argument("--vs", action="append", default=[], metavar="KEY=VALUE",
+                         help=f"selection B: A with KEY changed ({', '.join(VS_KEYS)}); "
+                         "repeatable")  # fmt: skip
+    quality = commands.add_parser("quality", help="the invalid cell pairs of a selection")
+    _selection_flags(quality, level_and_age_required=False)
     sample = commands.add_parser("sample", help="write a sample NMEP-like file")
     sample.add_argument("--layout", choices=("A", "B", "C"), default="A")
     sample.add_argument("--csv", action="store_true", help="write CSV instead of XLSX")
@@ -63,13 +76,77 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+VS_KEYS = ("facility-level", "age-group", "method", "period-from", "period-to")
+
+
+def _selection_flags(command: argparse.ArgumentParser, level_and_age_required: bool = True):
+    """FILE, --state, the selection flags of `compute` and --out."""
+    command.add_argument("file")
+    command.add_argument("--state", required=True)
+    # Values are checked by the engine, so a wrong one gets the same one-line sentence as an
+    # unknown state (argparse `choices` would print a usage block instead).
+    default = None if level_and_age_required else "all"
+    command.add_argument("--facility-level", required=level_and_age_required, default=default,
+                         help="|".join(FACILITY_LEVELS))  # fmt: skip
+    command.add_argument("--age-group", required=level_and_age_required, default=default,
+                         help="|".join(AGE_GROUPS))  # fmt: skip
+    command.add_argument("--method", default="max", help="|".join(METHODS))
+    command.add_argument("--period-from", default=None, help="e.g. 202401 or 'January 2024'")
+    command.add_argument("--period-to", default=None)
+    command.add_argument("--out", required=True, help="OUT.csv (or .xlsx)")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    return Selection(
+        state=args.state,
+        facility_level=args.facility_level,
+        age_group=args.age_group,
+        method=args.method,
+        period_from=args.period_from,
+        period_to=args.period_to,
+    )
+
+
+def _selection_b(a: Selection, changes: list[str]) -> Selection:
+    """A with each `--vs KEY=VALUE` applied; a wrong KEY or form is a one-line TPRDataError."""
+    if not changes:
+        raise TPRDataError(
+            f"compare needs at least one --vs KEY=VALUE for selection B ({', '.join(VS_KEYS)})."
+        )
+    fields: dict[str, str] = {}
+    for change in changes:
+        key, sep, value = change.partition("=")
+        key = key.strip().casefold().replace("_", "-")
+        if not sep or key not in VS_KEYS or not value.strip():
+            raise TPRDataError(
+                f"'--vs {change}' is not KEY=VALUE with KEY one of {', '.join(VS_KEYS)}."
+            )
+        fields[key.replace("-", "_")] = value.strip()
+    return replace(a, **fields)
+
+
+def _write_table(out: Path, frame, sheet: str) -> None:
+    from actions.tpr.export import table_csv_bytes, tables_xlsx_bytes
+
+    if out.suffix.lower() == ".xlsx":
+        out.write_bytes(tables_xlsx_bytes({sheet: frame}))
+    else:
+        out.write_bytes(table_csv_bytes(frame))
+
+
 def _print_summary(summary: dict) -> None:
     period = summary["period"]
     print(f"{summary['source']}: layout {summary['layout']}, {summary['rows']:,} rows, "
           f"{period['first']} to {period['last']} ({period['months']} months)")  # fmt: skip
+    years = summary.get("time_coverage", {}).get("years", [])
+    if len(years) > 1:
+        print(f"Years: {', '.join(str(y) for y in years)}")
     for state, info in summary["by_state"].items():
         print(f"  {state}: {info['lgas']} LGAs, {info['wards']} wards, "
               f"{info['facilities']:,} facilities, {info['rows']:,} rows")  # fmt: skip
+        missing = info.get("time_coverage", {}).get("missing_months", [])
+        if missing:
+            print(f"    no rows in {len(missing)} month(s): {', '.join(missing)}")
     quality = summary["quality"]
     print(f"Quality: {quality['totals_rows_dropped']} totals row(s) dropped, "
           f"{quality['rows_without_ward']} row(s) without a ward, "
@@ -104,15 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             from actions.tpr.export import result_to_csv_bytes, result_to_xlsx_bytes
 
             dataset = load_dataset(args.file)
-            selection = Selection(
-                state=args.state,
-                facility_level=args.facility_level,
-                age_group=args.age_group,
-                method=args.method,
-                period_from=args.period_from,
-                period_to=args.period_to,
-            )
-            result = compute_tpr(dataset, selection)
+            result = compute_tpr(dataset, _selection(args))
             out = Path(args.out)
             if out.suffix.lower() == ".xlsx":
                 out.write_bytes(result_to_xlsx_bytes(result))
@@ -121,6 +190,35 @@ def main(argv: list[str] | None = None) -> int:
             stats = result.stats
             print(f"{result.title}: {stats['wards_with_data']} of {stats['wards_total']} wards "
                   f"with data; written to {out}")  # fmt: skip
+        elif args.command == "trend":
+            from actions.tpr.series import trend
+
+            series = trend(load_dataset(args.file), _selection(args), by=args.by, unit=args.unit)
+            out = Path(args.out)
+            _write_table(out, series, f"by {series.attrs['by']}")
+            blank = int(series["tpr"].isna().sum())
+            print(f"{series.attrs['title']}: {len(series):,} rows ({series.attrs['unit']} by "
+                  f"{series.attrs['by']}), {blank:,} blank; written to {out}")  # fmt: skip
+        elif args.command == "compare":
+            a = _selection(args)
+            b = _selection_b(a, args.vs)
+            comparison = compare_selections(load_dataset(args.file), a, b)
+            out = Path(args.out)
+            _write_table(out, comparison.wards, "comparison")
+            counts = comparison.counts()
+            print(f"{comparison.title}: {counts['compared']} of {counts['wards']} wards with "
+                  f"data on both sides, {counts['b_higher']} higher in B, {counts['b_lower']} "
+                  f"lower; written to {out}")  # fmt: skip
+        elif args.command == "quality":
+            dataset = load_dataset(args.file)
+            selection = _selection(args)
+            pairs = invalid_pairs_list(dataset, selection)
+            out = Path(args.out)
+            _write_table(out, pairs, "invalid pairs")
+            facilities = pairs[["lga", "ward", "facility"]].drop_duplicates()
+            print(f"{resolve_state(dataset, selection.state)}: "
+                  f"{len(pairs):,} invalid cell pair(s) in {len(facilities):,} facility(ies); "
+                  f"written to {out}")  # fmt: skip
         else:
             from actions.tpr.sample import sample_frame, write_sample_file
 

@@ -247,6 +247,11 @@ def _canonicalise(raw_table: RawTable, name: str) -> Dataset:
     return Dataset(frame=frame, meta=meta)
 
 
+def category_names(column: pd.Series) -> np.ndarray:
+    """A categorical column's names, indexable by its codes: code -1 (a blank cell) gives ``."""
+    return np.append(np.asarray(column.cat.categories, dtype=object), "").astype(object)
+
+
 def _build_arrays(frame: pd.DataFrame) -> Arrays:
     n = len(frame)
     tests = np.zeros((n, 2, 3), dtype=np.int64)
@@ -293,8 +298,8 @@ def _build_arrays(frame: pd.DataFrame) -> Arrays:
     _, first_rows = np.unique(ward_ids, return_index=True)
     lga_codes = frame["lga"].cat.codes.to_numpy()[first_rows]
     ward_codes = frame["ward"].cat.codes.to_numpy()[first_rows]
-    lga_names = np.asarray(frame["lga"].cat.categories, dtype=object)[lga_codes]
-    ward_names = np.asarray(frame["ward"].cat.categories, dtype=object)[ward_codes]
+    lga_names = category_names(frame["lga"])[lga_codes]
+    ward_names = category_names(frame["ward"])[ward_codes]
     opd = frame["opd"].to_numpy(dtype="float64", na_value=np.nan) if "opd" in frame else None
     return Arrays(
         tests=tests,

@@ -7,10 +7,19 @@ import io
 import numpy as np
 import pandas as pd
 
-from actions.tpr.calc import TPRResult
+from actions.tpr.calc import METHOD_LABELS, TPRResult
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-RATE_COLUMNS = ("tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd")
+RATE_COLUMNS = (
+    "tpr", "rdt_tpr", "microscopy_tpr", "tpr_opd", "difference", "tpr_a", "tpr_b", "change",
+)  # fmt: skip
+_RATE_SUFFIXES = ("_tpr", "_completeness")
+_SHEET_FORBIDDEN = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+
+def is_rate_column(column: object) -> bool:
+    """Percentages (TPRs, differences in points, completeness): rounded to 2 decimals on output."""
+    return isinstance(column, str) and (column in RATE_COLUMNS or column.endswith(_RATE_SUFFIXES))
 
 
 def defuse(value: object) -> object:
@@ -24,7 +33,7 @@ def _written(frame: pd.DataFrame, escape: bool) -> pd.DataFrame:
     """Rates rounded to 2 decimals for output only; text cells made formula-safe."""
     out = frame.copy()
     for column in out.columns:
-        if column in RATE_COLUMNS:
+        if is_rate_column(column):
             out[column] = out[column].astype(float).round(2)
         elif escape and (
             out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype)
@@ -33,10 +42,28 @@ def _written(frame: pd.DataFrame, escape: bool) -> pd.DataFrame:
     return out
 
 
-def result_to_csv_bytes(result: TPRResult) -> bytes:
-    """The ward table as CSV in UTF-8 with a BOM (so Excel shows names correctly)."""
-    text = _written(result.wards, escape=True).to_csv(index=False, lineterminator="\r\n")
+def table_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Any table as CSV in UTF-8 with a BOM (so Excel shows names correctly), CRLF lines,
+    formula-like text defused, rates rounded to 2 decimals; a blank stays an empty cell."""
+    text = _written(frame, escape=True).to_csv(index=False, lineterminator="\r\n")
     return text.encode("utf-8-sig")
+
+
+def result_to_csv_bytes(result: TPRResult) -> bytes:
+    """The ward table as CSV (see table_csv_bytes)."""
+    return table_csv_bytes(result.wards)
+
+
+def export_basename(result: TPRResult) -> str:
+    """File name stem naming the selection, e.g. `tpr_adamawa_primary_u5_rdt_202401-202406`."""
+    selection = result.selection
+    parts = ["tpr", selection.state, selection.facility_level, selection.age_group,
+             selection.method]  # fmt: skip
+    first, last = result.period.get("first_code"), result.period.get("last_code")
+    if first:
+        parts.append(first if first == last else f"{first}-{last}")
+    stem = "_".join(str(p) for p in parts).casefold()
+    return "".join(c if c.isalnum() or c in "_-" else "-" for c in stem)
 
 
 def _summary_rows(result: TPRResult) -> pd.DataFrame:
@@ -48,13 +75,18 @@ def _summary_rows(result: TPRResult) -> pd.DataFrame:
         return None if value is None else round(value, 2)
 
     rows = [
+        ("Selection", result.title),
         ("Source file", result.source),
         ("State", selection.state),
         ("Facility level", selection.facility_level),
         ("Age group", selection.age_group),
         ("Method", selection.method),
+        ("Method, in words", METHOD_LABELS.get(selection.method, selection.method)),
+        ("Period", _period_words(result)),
         ("First period", result.period.get("first")),
         ("Last period", result.period.get("last")),
+        ("First period code", result.period.get("first_code")),
+        ("Last period code", result.period.get("last_code")),
         ("Wards", stats["wards_total"]),
         ("Wards with data", stats["wards_with_data"]),
         ("Wards without data (TPR blank)", stats["wards_without_data"]),
@@ -70,6 +102,13 @@ def _summary_rows(result: TPRResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
+def _period_words(result: TPRResult) -> str | None:
+    first, last = result.period.get("first"), result.period.get("last")
+    if not first:
+        return None
+    return first if first == last else f"{first} to {last}"
+
+
 def _quality_rows(result: TPRResult) -> pd.DataFrame:
     quality = result.quality
     rows = [
@@ -81,26 +120,50 @@ def _quality_rows(result: TPRResult) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["check", "count"])
 
 
-def result_to_xlsx_bytes(result: TPRResult) -> bytes:
-    """Workbook with sheets wards, LGAs, summary and data quality; text is never a formula."""
+def sheet_name(name: str, taken: set[str] | None = None) -> str:
+    """A valid, unique Excel sheet name: no []:*?/\\ characters, at most 31 characters."""
+    text = " ".join(str(name).translate(_SHEET_FORBIDDEN).split()).strip("'")[:31] or "sheet"
+    taken = taken if taken is not None else set()
+    candidate, number = text, 2
+    while candidate.casefold() in taken:
+        suffix = f" ({number})"
+        candidate, number = text[: 31 - len(suffix)] + suffix, number + 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def tables_xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
+    """Workbook with one sheet per table (in order); rates rounded to 2 decimals, blanks empty,
+    text never a formula or a link, header row frozen."""
     buffer = io.BytesIO()
     options = {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True}
+    taken: set[str] = set()
     with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
-        sheets = {
-            "wards": _written(result.wards, escape=False),
-            "LGAs": _written(result.lgas, escape=False),
-            "summary": _summary_rows(result),
-            "data quality": _quality_rows(result),
-        }
-        for name, frame in sheets.items():
+        for name, table in sheets.items():
+            frame = _written(table, escape=False)
             frame = frame.astype(object).where(frame.notna(), None)
-            frame.to_excel(writer, sheet_name=name, index=False)
-            sheet = writer.sheets[name]
+            title = sheet_name(name, taken)
+            frame.to_excel(writer, sheet_name=title, index=False)
+            sheet = writer.sheets[title]
             sheet.freeze_panes(1, 0)
             for position, column in enumerate(frame.columns):
                 width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
                 sheet.set_column(position, position, min(max(width + 2, 8), 60))
     return buffer.getvalue()
+
+
+def result_to_xlsx_bytes(
+    result: TPRResult, extra_sheets: dict[str, pd.DataFrame] | None = None
+) -> bytes:
+    """Workbook with sheets wards, LGAs, summary and data quality, then `extra_sheets` (e.g. a
+    monthly trend); text is never a formula."""
+    return tables_xlsx_bytes({
+        "wards": result.wards,
+        "LGAs": result.lgas,
+        "summary": _summary_rows(result),
+        "data quality": _quality_rows(result),
+        **(extra_sheets or {}),
+    })  # fmt: skip
 
 
 def result_chart_png(result: TPRResult, top: int = 30) -> bytes:

@@ -9,8 +9,15 @@ import pandas as pd
 
 from actions.tpr.columns import AGES
 from actions.tpr.dataset import LEVEL_CATEGORIES, Dataset
+from actions.tpr.series import _months_present
 
 PRIMARY_SHARE_FOR_RECOMMENDATION = 70.0
+
+
+def _month_range(first: int, last: int) -> list[int]:
+    """Every month code from `first` to `last`, both included (202311, 202312, 202401, ...)."""
+    start, end = (first // 100) * 12 + first % 100 - 1, (last // 100) * 12 + last % 100 - 1
+    return [(m // 12) * 100 + m % 12 + 1 for m in range(start, end + 1)]
 
 
 def _period(frame: pd.DataFrame) -> dict[str, Any]:
@@ -26,6 +33,22 @@ def _period(frame: pd.DataFrame) -> dict[str, Any]:
         "first_code": str(lo),
         "last_code": str(hi),
         "months": int(len(np.unique(codes))),
+    }
+
+
+def _time_coverage(codes: np.ndarray, file_months: np.ndarray) -> dict[str, Any]:
+    """The years and months (`YYYYMM`) that rows mention, and the months missing.
+
+    `missing_months` are the months from the file's first to its last month that no row of
+    `codes` mentions: for a state, months other states have, and gaps inside the file's range.
+    """
+    months = _months_present(codes)
+    held = set(months.tolist())
+    span = _month_range(int(file_months[0]), int(file_months[-1])) if len(file_months) else []
+    return {
+        "years": sorted({int(m) // 100 for m in months}),
+        "months": [str(m) for m in months],
+        "missing_months": [str(m) for m in span if m not in held],
     }
 
 
@@ -49,6 +72,7 @@ def summarise(dataset: Dataset) -> dict[str, Any]:
     arrays = dataset.arrays
     meta = dataset.meta
     has_level = bool(meta.get("has_facility_level"))
+    file_months = _months_present(arrays.periodcode)
     by_state: dict[str, Any] = {}
     for state, (start, end) in arrays.state_bounds.items():
         part = frame.iloc[start:end]
@@ -94,6 +118,7 @@ def summarise(dataset: Dataset) -> dict[str, Any]:
             "facilities": int(len(np.unique(arrays.facility_id[start:end]))),
             "rows": int(end - start),
             "period": _period(part),
+            "time_coverage": _time_coverage(arrays.periodcode[start:end], file_months),
             "completeness": _completeness(arrays.reported[start:end]),
             "levels": levels,
             "age_groups": age_groups,
@@ -111,6 +136,7 @@ def summarise(dataset: Dataset) -> dict[str, Any]:
         "states": list(arrays.state_bounds),
         "has_facility_level": has_level,
         "period": _period(frame),
+        "time_coverage": _time_coverage(arrays.periodcode, file_months),
         "quality": {
             "totals_rows_dropped": int(meta.get("totals_rows_dropped", 0)),
             "rows_without_ward": int(meta.get("rows_without_ward", 0)),

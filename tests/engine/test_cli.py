@@ -162,3 +162,95 @@ def test_unknown_selection(hand_path: Path, tmp_path: Path, capsys, option, valu
     code, _, err = run(command, capsys)
     assert code == 1 and words in one_line_error(err)
     assert not (tmp_path / "o.csv").exists()
+
+
+# --- compare and quality (interfaces.md) ---
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_compare_writes_both_selections_and_the_difference(analysis_path: Path, tmp_path: Path,
+                                                            capsys) -> None:  # fmt: skip
+    out = tmp_path / "compare.csv"
+    code, stdout, err = run(["compare", analysis_path, "--state", "adamawa", "--facility-level",
+                             "all", "--age-group", "all", "--vs", "age-group=u5",
+                             "--vs", "method=rdt", "--out", out], capsys)  # fmt: skip
+    assert code == 0, err
+    rows = read_csv(out)
+    assert list(rows[0]) == ["state", "lga", "ward", "a_tpr", "a_tested", "a_positive",
+                             "a_method", "b_tpr", "b_tested", "b_positive", "b_method",
+                             "difference"]  # fmt: skip
+    assert len(rows) == 5
+    bille = rows[0]  # A: microscopy 10/28 = 35.71 %; B: RDT under 5, 10/4 = 40 %
+    assert (bille["ward"], bille["a_tpr"], bille["a_method"]) == ("Bille", "35.71", "microscopy")
+    assert (bille["b_tpr"], bille["b_tested"], bille["b_positive"]) == ("40.0", "10", "4")
+    assert bille["difference"] == "4.29"
+    karlahi = next(r for r in rows if r["ward"] == "Karlahi")
+    assert karlahi["a_tpr"] == karlahi["b_tpr"] == karlahi["difference"] == ""
+    assert "under 5, RDT only (B)" in stdout
+
+
+def test_compare_periods_by_subprocess(analysis_path: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "periods.csv"
+    done = subprocess.run([sys.executable, "-m", "actions.tpr", "compare", str(analysis_path),
+                           "--state", "Adamawa", "--facility-level", "all", "--age-group", "all",
+                           "--vs", "period-from=202401", "--vs", "period-to=February 2024",
+                           "--out", str(out)], capture_output=True, text=True, env=env,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    dumne = next(r for r in read_csv(out) if r["ward"] == "Dumne")
+    assert (dumne["a_tpr"], dumne["b_tpr"], dumne["difference"]) == ("25.0", "", "")
+
+
+@pytest.mark.parametrize(
+    ("vs", "words"),
+    [([], "needs at least one --vs"),
+     (["--vs", "colour=red"], "not KEY=VALUE"),
+     (["--vs", "age-group"], "not KEY=VALUE"),
+     (["--vs", "state=Kwara"], "not KEY=VALUE"),
+     (["--vs", "age-group=teens"], "not an age group"),
+     (["--vs", "method=max"], "the same"),
+     (["--vs", "period-from=202501"], "this file covers January 2024 to March 2024")],
+)  # fmt: skip
+def test_compare_refusals(analysis_path: Path, tmp_path: Path, capsys, vs, words) -> None:
+    out = tmp_path / "c.csv"
+    code, _, err = run(["compare", analysis_path, "--state", "Adamawa", "--facility-level",
+                        "all", "--age-group", "all", *vs, "--out", out], capsys)  # fmt: skip
+    assert code == 1 and words in one_line_error(err)
+    assert not out.exists()
+
+
+def test_quality_lists_the_invalid_pairs(analysis_path: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "quality.csv"
+    code, stdout, err = run(["quality", analysis_path, "--state", "Adamawa", "--method", "rdt",
+                             "--out", out], capsys)  # fmt: skip
+    assert code == 0, err
+    rows = read_csv(out)
+    assert list(rows[0]) == ["state", "lga", "ward", "facility", "period", "method",
+                             "age_group", "tested", "positive", "problem"]  # fmt: skip
+    assert [(r["facility"], r["period"], r["method"], r["age_group"], r["tested"],
+             r["positive"], r["problem"]) for r in rows] == [
+        ("Bille PHC", "202401", "rdt", "pw", "5", "7", "positive > tested"),
+        ("Bille PHC", "202402", "rdt", "u5", "", "3", "positive without tested"),
+        ("Bille PHC", "202402", "rdt", "o5", "0", "2", "positive without tested"),
+        ("Bille Lab", "202402", "microscopy", "pw", "2", "5", "positive > tested"),
+    ]  # fmt: skip
+    assert "4 invalid cell pair(s) in 2 facility(ies)" in stdout
+    out = tmp_path / "u5.csv"
+    code, _, _ = run(["quality", analysis_path, "--state", "Adamawa", "--facility-level",
+                      "primary", "--age-group", "u5", "--out", out], capsys)  # fmt: skip
+    assert code == 0 and [r["age_group"] for r in read_csv(out)] == ["u5"]
+
+
+def test_quality_refusals(analysis_path: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "q.csv"
+    code, _, err = run(["quality", analysis_path, "--state", "Lagos", "--out", out], capsys)
+    assert code == 1 and "couldn't find 'Lagos'" in one_line_error(err) and not out.exists()
+    code, _, err = run(["quality", tmp_path / "missing.xlsx", "--state", "Adamawa", "--out",
+                        out], capsys)  # fmt: skip
+    assert code == 1 and one_line_error(err) and not out.exists()

@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pytest
 
@@ -102,3 +103,125 @@ def test_chart_png(hand: Dataset, tmp_path: Path) -> None:
     image = matplotlib.image.imread(path)
     assert image.shape[1] >= 800 and image.shape[0] >= 250
     assert "Adamawa" in result.title and "primary" in result.title and "under 5" in result.title
+
+
+# --- Tables and charts of the questions after the results ---
+
+
+def test_title_and_file_name_name_method_and_period(analysis: Dataset) -> None:
+    from actions.tpr.export import export_basename
+
+    result = compute_tpr(analysis, Selection("Adamawa", "primary", "u5", "rdt", "202401",
+                                             "202402"))  # fmt: skip
+    assert result.title == ("Ward TPR: Adamawa, primary facilities, under 5, RDT only, "
+                            "January 2024 to February 2024")  # fmt: skip
+    assert export_basename(result) == "tpr_adamawa_primary_u5_rdt_202401-202402"
+
+
+def test_xlsx_summary_names_selection_method_and_period(analysis: Dataset) -> None:
+    result = compute_tpr(analysis, Selection("Adamawa", method="microscopy", period_to="202402"))
+    workbook = openpyxl.load_workbook(io.BytesIO(result_to_xlsx_bytes(result)))
+    items = {row[0]: row[1] for row in workbook["summary"].iter_rows(min_row=2, values_only=True)}
+    assert items["Selection"] == result.title
+    assert "microscopy only" in items["Selection"]
+    assert items["Method"] == "microscopy" and items["Method, in words"] == "microscopy only"
+    assert items["Period"] == "January 2024 to February 2024"
+    assert (items["First period code"], items["Last period code"]) == ("202401", "202402")
+
+
+def test_table_csv_bytes_conventions(analysis: Dataset) -> None:
+    from actions.tpr import compare_selections, table_csv_bytes
+
+    comparison = compare_selections(
+        analysis, Selection("Adamawa"), Selection("Adamawa", age_group="u5")
+    )
+    frame = comparison.wards.copy()
+    frame.loc[0, "lga"] = "=HYPERLINK(1)"
+    data = table_csv_bytes(frame)
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0]["lga"] == "'=HYPERLINK(1)"
+    bille = rows[0]  # a_tpr 10/28 = 35.714..., difference 40 - 35.714... = 4.2857...
+    assert (bille["a_tpr"], bille["b_tpr"], bille["difference"]) == ("35.71", "40.0", "4.29")
+    karlahi = next(r for r in rows if r["ward"] == "Karlahi")
+    assert karlahi["a_tpr"] == karlahi["difference"] == ""  # blank, never 0
+    assert frame.loc[0, "a_tpr"] == pytest.approx(100 * 10 / 28)  # full precision kept
+
+
+def test_tables_xlsx_bytes_sheets(analysis: Dataset) -> None:
+    from actions.tpr import completeness, invalid_pairs_list, tables_xlsx_bytes
+
+    pairs = invalid_pairs_list(analysis, Selection("Adamawa"))
+    lgas = completeness(analysis, Selection("Adamawa"))
+    data = tables_xlsx_bytes({"invalid pairs": pairs, "completeness: by LGA/month?": lgas,
+                              "Invalid Pairs": pairs.head(1)})  # fmt: skip
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    assert workbook.sheetnames == [
+        "invalid pairs",
+        "completeness by LGA month",
+        "Invalid Pairs (2)",
+    ]
+    sheet = workbook["invalid pairs"]
+    header = [c.value for c in sheet[1]]
+    assert header == list(pairs.columns)
+    second = dict(zip(header, [c.value for c in sheet[3]], strict=True))
+    assert second["tested"] is None and second["positive"] == 3  # a blank stays empty
+    share = dict(zip([c.value for c in workbook.worksheets[1][1]],
+                     [c.value for c in workbook.worksheets[1][3]], strict=True))  # fmt: skip
+    assert share["lga"] == "Fufore" and share["rdt_completeness"] == 28.57  # 2 / 7
+
+
+def _pixels(png: bytes, tmp_path: Path):
+    import matplotlib.image
+    import numpy as np
+
+    path = tmp_path / "c.png"
+    path.write_bytes(png)
+    image = matplotlib.image.imread(path)[:, :, :3]
+    grey = np.all(np.abs(image - np.array([0xD5, 0xD8, 0xDC]) / 255) < 0.02, axis=2)
+    red = np.all(np.abs(image - np.array([165, 0, 38]) / 255) < 0.04, axis=2)  # RdYlGn at 0
+    return image, int(grey.sum()), int(red.sum())
+
+
+def test_completeness_chart_no_facility_months_is_not_the_colour_of_zero(tmp_path: Path):
+    import pandas as pd
+
+    from actions.tpr import completeness_chart_png
+
+    def frame(missing: bool) -> pd.DataFrame:
+        values = [0.0, 0.0, 0.0, float("nan") if missing else 0.0]
+        return pd.DataFrame({
+            "state": "Adamawa", "lga": ["Song", "Song", "Fufore", "Fufore"],
+            "period": ["202401", "202402"] * 2, "facility_months": [1, 1, 1, 0 if missing else 1],
+            "rdt_completeness": values, "microscopy_completeness": values,
+        })  # fmt: skip
+
+    image, grey, red = _pixels(completeness_chart_png(frame(True), title="Test"), tmp_path)
+    assert image.shape[1] >= 500 and grey > 500 and red > 500
+    _, grey_none, _ = _pixels(completeness_chart_png(frame(False), title="Test"), tmp_path)
+    assert grey_none < 200 < 5 * grey_none < grey  # with data everywhere: only the legend swatch
+
+
+def test_completeness_chart_from_the_engine(analysis: Dataset, tmp_path: Path) -> None:
+    from actions.tpr import completeness_by_month, completeness_chart_png
+
+    by_month = completeness_by_month(analysis, Selection("Adamawa", "secondary"))
+    png = completeness_chart_png(by_month)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    _, grey, _ = _pixels(png, tmp_path)
+    assert grey > 500  # Song has no secondary facility-month in March
+
+
+def test_comparison_chart(analysis: Dataset, tmp_path: Path) -> None:
+    from actions.tpr import compare_selections, comparison_chart_png
+
+    comparison = compare_selections(analysis, Selection("Adamawa"),
+                                    Selection("Adamawa", age_group="u5"))  # fmt: skip
+    png = comparison_chart_png(comparison)
+    image, _, _ = _pixels(png, tmp_path)
+    assert image.shape[1] >= 700 and image.shape[0] >= 300
+    blue = np.all(np.abs(image - np.array([0x2E, 0x86, 0xC1]) / 255) < 0.02, axis=2).sum()
+    assert blue > 500  # A's bars are drawn
+    empty = compare_selections(analysis, Selection("Adamawa"),
+                               Selection("Adamawa", age_group="pw"))  # fmt: skip
+    assert comparison_chart_png(empty).startswith(b"\x89PNG")  # no ward on both sides

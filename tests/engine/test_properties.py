@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+import pandas as pd
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from actions.tpr import Selection, compute_tpr, load_dataset
+from actions.tpr import (
+    Selection,
+    TPRDataError,
+    compare_selections,
+    compute_tpr,
+    group_totals,
+    invalid_pairs_list,
+    load_dataset,
+)
 from tests.engine.nmep import HEADERS, MONTHS
 
 LGAS = ["Fufore", "Song", "Girei"]
@@ -118,3 +128,90 @@ def test_max_picks_the_higher_method_whole(rows, age: str) -> None:
             assert ward.method == "microscopy" and ward.tpr == mic
             assert (ward.tested, ward.positive) == (
                 ward.microscopy_tested, ward.microscopy_positive)  # fmt: skip
+
+
+# --- The questions after the results (actions/tpr/analysis.py) ---
+
+
+def plain_rate(tested: int, positive: int) -> float | None:
+    return 100 * positive / tested if tested > 0 else None
+
+
+def plain_max(sums: dict[str, int]) -> tuple[str, float | None]:
+    """The `max` rule on plain sums: microscopy only when strictly higher, a tie goes to RDT."""
+    rdt, mic = plain_rate(sums["rt"], sums["rp"]), plain_rate(sums["mt"], sums["mp"])
+    if rdt is None and mic is None:
+        return "none", None
+    if mic is not None and (rdt is None or mic > rdt):
+        return "microscopy", mic
+    return "rdt", rdt
+
+
+@SETTINGS
+@given(rows=rows_strategy, age=st.sampled_from(["u5", "o5", "pw", "all"]))
+def test_lga_sums_equal_the_sums_of_their_wards(rows, age: str) -> None:
+    dataset = load_dataset(csv_bytes(rows), "p.csv")
+    lgas = group_totals(dataset, Selection("Adamawa", age_group=age)).set_index("lga")
+    per_ward = reference(rows, AGES if age == "all" else [age])
+    assert set(lgas.index) == {lga for lga, _ in per_ward}
+    for lga, line in lgas.iterrows():
+        sums = {k: sum(v[k] for (l_, _), v in per_ward.items() if l_ == lga)
+                for k in ("rt", "rp", "mt", "mp", "bad")}  # fmt: skip
+        assert (line["rdt_tested"], line["rdt_positive"]) == (sums["rt"], sums["rp"])
+        assert (line["microscopy_tested"], line["microscopy_positive"]) == (sums["mt"], sums["mp"])
+        assert line["invalid_pairs"] == sums["bad"]
+        assert line["wards"] == sum(1 for l_, _ in per_ward if l_ == lga)
+        method, rate = plain_max(sums)  # the rule on the LGA's sums, not a mean of wards
+        assert line["method"] == method
+        assert (math.isnan(line["tpr"]) and rate is None) or line["tpr"] == pytest.approx(rate)
+
+
+selection_strategy = st.fixed_dictionaries({
+    "age_group": st.sampled_from(["u5", "o5", "pw", "all"]),
+    "method": st.sampled_from(["max", "rdt", "microscopy", "combined"]),
+    "period_from": st.sampled_from([None, "202401", "202402"]),
+    "period_to": st.sampled_from([None, "202402", "202403"]),
+})  # fmt: skip
+
+
+@SETTINGS
+@given(rows=rows_strategy, a=selection_strategy, b=selection_strategy)
+def test_comparison_columns_equal_compute_for_each_side(rows, a: dict, b: dict) -> None:
+    dataset = load_dataset(csv_bytes(rows), "p.csv")
+    sel_a, sel_b = Selection("Adamawa", **a), Selection("Adamawa", **b)
+    try:
+        expected_a, expected_b = compute_tpr(dataset, sel_a), compute_tpr(dataset, sel_b)
+        comparison = compare_selections(dataset, sel_a, sel_b)
+    except TPRDataError:  # an empty period range, or B the same as A
+        assume(False)
+        return
+    wards = comparison.wards
+    for side, expected in (("a", expected_a.wards), ("b", expected_b.wards)):
+        assert list(wards["ward"]) == list(expected["ward"])
+        assert list(wards["lga"]) == list(expected["lga"])
+        for column in ("tested", "positive", "method"):
+            assert list(wards[f"{side}_{column}"]) == list(expected[column])
+        pd.testing.assert_series_equal(wards[f"{side}_tpr"], expected["tpr"], check_names=False)
+    for line in wards.itertuples():
+        if math.isnan(line.a_tpr) or math.isnan(line.b_tpr):
+            assert math.isnan(line.difference)
+        else:
+            assert line.difference == line.b_tpr - line.a_tpr
+
+
+@SETTINGS
+@given(rows=rows_strategy, age=st.sampled_from(["u5", "o5", "pw", "all"]),
+       method=st.sampled_from(["max", "rdt", "microscopy", "combined"]))  # fmt: skip
+def test_invalid_list_length_equals_invalid_pairs(rows, age: str, method: str) -> None:
+    dataset = load_dataset(csv_bytes(rows), "p.csv")
+    selection = Selection("Adamawa", age_group=age, method=method)
+    pairs = invalid_pairs_list(dataset, selection)
+    expected = sum(v["bad"] for v in reference(rows, AGES if age == "all" else [age]).values())
+    assert len(pairs) == compute_tpr(dataset, selection).quality["invalid_pairs"] == expected
+    for line in pairs.itertuples():
+        tested = None if pd.isna(line.tested) else int(line.tested)
+        assert pair(tested, int(line.positive))[2] == 1  # each listed pair is invalid
+        rule = "positive > tested" if tested else "positive without tested"
+        assert line.problem == rule
+    counts = pairs.groupby(["lga", "ward", "facility"], sort=False).size().to_list()
+    assert counts == sorted(counts, reverse=True)  # most frequent offender first
