@@ -18,9 +18,10 @@ from dataclasses import dataclass
 MB = 1024 * 1024
 # A three-year national workbook (~1M rows) is 75-85 MB as xlsx; 120 MB leaves headroom.
 DEFAULT_UPLOAD_MAX_BYTES = 120 * MB
-# A national one-year workbook (340k rows) is ~28 MB zipped and ~0.6 GB of XML with inline
-# strings (xlsxwriter's constant_memory mode); three years inflate to ~1.9 GB. 4 GiB leaves room.
-DEFAULT_MAX_UNCOMPRESSED_BYTES = 4096 * MB
+# A national one-year workbook (340k rows) is ~27 MB zipped and ~0.26 GB of XML with inline
+# strings (xlsxwriter's constant_memory mode); three years (~1M rows, 79 MB) inflate to
+# ~0.78 GB. 2 GiB leaves room; the engine reads sheets that big in row blocks.
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 2048 * MB
 DEFAULT_MAX_ZIP_ENTRIES = 2000
 # Spreadsheet XML compresses 5-60x; a deflate bomb reaches ~1000x. Only big entries are judged.
 MAX_COMPRESSION_RATIO = 250

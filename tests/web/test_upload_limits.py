@@ -1,4 +1,5 @@
-"""Default upload limits fit a three-year national workbook (75-85 MB, ~1.9 GB of XML)."""
+"""Default upload limits fit a three-year national workbook: 75-85 MB, ~0.8 GB of XML (the
+tests allow twice that, as other writers' XML is wordier)."""
 
 from __future__ import annotations
 
