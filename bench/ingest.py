@@ -218,6 +218,45 @@ def run_child(mode: str, path: Path, repeats: int = 0) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def why_harder() -> None:
+    """Which features of our sample cost the readers: inline strings, and unused columns.
+
+    The same 74,000 rows (37 states x 2,000) four ways: inline or shared strings, all 26
+    columns or the 20 the engine reads. CPU seconds (best of 3 for calamine).
+    """
+    import zipfile
+
+    import fastexcel
+    import pandas as pd
+
+    from actions.tpr.sample import sample_frame, write_sample_file
+
+    frame = sample_frame("B", states=37, rows_per_state=2000, seed=3)
+    unused = ["General Attendance", "Inpatient Admissions", "Persons with fever",
+              "PW who received LLIN", "Children <5 yrs who received LLIN",
+              next(c for c in frame.columns if c.endswith(".1"))]  # fmt: skip
+    print("\nwhy our sample is harder to read (74,000 rows, CPU seconds)")
+    for columns in ("26 columns", "20 columns"):
+        table = frame if columns == "26 columns" else frame.drop(columns=unused)
+        for shared in (False, True):
+            path = write_sample_file(table, DATA / "why.xlsx", "B", shared_strings=shared)
+            xml = zipfile.ZipFile(path).getinfo("xl/worksheets/sheet1.xml").file_size
+            data = path.read_bytes()
+            best = float("inf")
+            for _ in range(3):
+                cpu = time.process_time()
+                fastexcel.read_excel(data).load_sheet(0).to_arrow()
+                best = min(best, time.process_time() - cpu)
+            cpu = time.process_time()
+            pd.read_excel(path, engine="openpyxl")
+            baseline = time.process_time() - cpu
+            strings = "shared" if shared else "inline"
+            print(f"  {columns}, {strings:6} strings: xlsx {len(data) / 1e6:4.1f} MB, "
+                  f"XML {xml / 1e6:5.1f} MB, calamine {best:5.2f} s, "
+                  f"openpyxl {baseline:5.1f} s")  # fmt: skip
+    (DATA / "why.xlsx").unlink(missing_ok=True)
+
+
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -226,8 +265,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=30, help="recompute/trend repeats")
     parser.add_argument("--skip-openpyxl", action="store_true", help="skip the slow baseline")
     parser.add_argument("--quick", action="store_true", help="small workbooks (37 x 400 rows)")
+    parser.add_argument("--why", action="store_true", help="only: what makes a file slow to read")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.why:
+        why_harder()
+        return 0
     if args.child:
         mode, file = args.child
         if mode == "generate":
