@@ -4,7 +4,8 @@ Starts `python -m actions.service.server`, waits until it answers, optionally lo
 the conversation (so the trainer can walk the real form), runs rasa in the foreground, and stops
 the action server by its PID afterwards, whatever happens.
 
-    python deploy/interactive.py [--shell] [--dataset FILE | --sample] [--conversation-id ID]
+    python deploy/interactive.py [--shell] [--dataset FILE | --sample] [--boundaries FILE]
+        [--conversation-id ID]
 
 Environment: REDIS_URL (default redis://127.0.0.1:6379/0), ACTION_PORT (default 5055, or a free
 port when 5055 is busy), RASA_INTERACTIVE_PORT (default: a free port, so a running stack's
@@ -106,6 +107,27 @@ def load_dataset_for(conversation_id: str, path: Path | None, sample: bool) -> s
     return f'/dataset_uploaded{{"dataset_id": "{dataset_id}"}}'
 
 
+def load_boundaries_for(conversation_id: str, path: Path) -> str:
+    """Parse a ward boundary file as the upload does and save it for this conversation;
+    returns the message that announces it (what the widget sends after the upload)."""
+    sys.path.insert(0, str(ROOT))
+    from actions.service.dataset_store import BoundaryStore
+    from actions.service.upload_checks import parse_boundaries
+
+    outcome, payload, summary = parse_boundaries(path.read_bytes(), path.name)
+    if outcome != "ok":
+        raise SystemExit(f"{path}: {payload}")
+
+    async def save() -> str:
+        store = BoundaryStore.from_env()
+        try:
+            return await store.save_bytes(conversation_id, payload, summary)
+        finally:
+            await store.close()
+
+    return f'/boundaries_uploaded{{"boundaries_id": "{asyncio.run(save())}"}}'
+
+
 def exit_on_signal(signum: int, _frame: object) -> None:
     """SIGTERM/SIGHUP (terminal closed) must still run the clean-up that stops the server."""
     raise SystemExit(128 + signum)
@@ -117,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--dataset", type=Path, help="an NMEP workbook to load for the session")
     source.add_argument("--sample", action="store_true", help="load a generated sample workbook")
+    parser.add_argument(
+        "--boundaries", type=Path, help="a ward boundary file (GeoJSON, zipped shapefile, GPKG)"
+    )
     parser.add_argument("--conversation-id", default=None)
     args = parser.parse_args(argv)
 
@@ -156,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"Dataset loaded for conversation {conversation_id}. Type this first:\n{announce}"
             )
+        if args.boundaries:
+            announce = load_boundaries_for(conversation_id, args.boundaries)
+            print(f"Ward boundaries loaded for conversation {conversation_id}. Type:\n{announce}")
         rasa = str(Path(sys.executable).with_name("rasa"))
         command = [
             rasa,

@@ -38,6 +38,14 @@ STATE_FILE = "stack.json"
 LOG_TAIL_LINES = 40
 
 
+def client_max_body_size() -> str:
+    """nginx's body limit: the largest upload of any kind (workbook or boundary file) plus
+    the multipart envelope; the action server applies each kind's own limit."""
+    from actions.service.upload_checks import UploadLimits
+
+    return f"{UploadLimits.from_env().any_max_bytes // (1024 * 1024) + 4}m"
+
+
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value else default
@@ -364,14 +372,6 @@ def nginx_config(
             "CLIENT_MAX_BODY_SIZE": client_max_body_size(),
         },
     )
-
-
-def client_max_body_size() -> str:
-    """nginx's body limit: UPLOAD_MAX_BYTES plus room for the multipart envelope, so that an
-    oversize file reaches the action server, which refuses it with a sentence for the analyst."""
-    from actions.service.upload_checks import MB, UploadLimits
-
-    return f"{UploadLimits.from_env().max_bytes // MB + 4}m"
 
 
 def write_configs(config: StackConfig) -> Path:

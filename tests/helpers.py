@@ -1,4 +1,5 @@
-"""Process helpers shared by the test suites: free ports and private redis-server instances."""
+"""Helpers shared by the test suites: free ports, private redis-server instances, a two-year
+sample table."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import redis
 
 
@@ -91,3 +94,24 @@ class PrivateRedis:
     def kill(self) -> None:
         """SIGKILL: the server dies without a chance to save (AOF with fsync always keeps data)."""
         self.stop(signal.SIGKILL)
+
+
+def two_year_frame(states: int = 1, rows_per_state: int = 600, seed: int = 11) -> Any:
+    """A sample table covering January 2023 to December 2024 with a real change between years:
+    the 2023 rows are the 2024 rows with the positives of every other LGA cut to 60%, so those
+    LGAs' wards worsen in 2024 (the sample generator itself writes one year)."""
+    import numpy as np
+
+    from actions.tpr.sample import indicator_headers, sample_frame
+
+    later = sample_frame(layout="A", states=states, rows_per_state=rows_per_state, seed=seed)
+    earlier = later.copy()
+    earlier["periodcode"] = earlier["periodcode"] - 100
+    earlier["periodname"] = earlier["periodname"].str.replace("2024", "2023")
+    lgas = sorted(earlier["LGA"].dropna().unique())
+    cut = earlier["LGA"].isin(lgas[::2])
+    for key, header in indicator_headers("A").items():
+        if "_positive_" in key:
+            values = earlier.loc[cut, header].astype(float)
+            earlier.loc[cut, header] = np.floor(values * 0.6)
+    return pd.concat([earlier, later], ignore_index=True)

@@ -9,6 +9,7 @@
   var HEALTH = "api/health";
   var HISTORY_LIMIT = 300;
   var uploadMaxBytes = 60 * 1024 * 1024;
+  var boundaryMaxBytes = 120 * 1024 * 1024;  // ward boundary files (GET /api/health says)
 
   var $ = function (id) { return document.getElementById(id); };
   var log = $("log"), typing = $("typing"), notice = $("notice"), noticeText = $("notice-text"),
@@ -312,8 +313,12 @@
     if (currentXhr) { showNotice("An upload is already in progress.", null); return; }
     hideNotice();
     if (file.size === 0) { add({ who: "error", text: "The file " + file.name + " is empty." }); return; }
-    if (file.size > uploadMaxBytes) {
-      add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(uploadMaxBytes) + " limit. Please upload a smaller export (for example one state)." });
+    // Ward boundary files (GeoJSON, zipped shapefile, GeoPackage) have their own, larger limit;
+    // the server decides the kind from the content and applies the right one.
+    var isBoundaries = /\.(geojson|json|zip|gpkg)$/i.test(file.name || "");
+    var limit = isBoundaries ? boundaryMaxBytes : uploadMaxBytes;
+    if (file.size > limit) {
+      add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(limit) + " limit. Please upload a smaller " + (isBoundaries ? "boundary file (fewer states, or a zipped shapefile)." : "export (for example one state).") });
       return;
     }
     var started = Date.now();
@@ -345,7 +350,12 @@
       finish();
       var data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-      if (xhr.status === 200 && data && data.dataset_id) {
+      if (xhr.status === 200 && data && data.boundaries_id) {
+        progressBox.dataset.state = "done";
+        setProgress(100, "Uploaded " + file.name + " (" + Number(data.wards || 0).toLocaleString("en-US") + " ward polygons).");
+        sendWhenIdle("/boundaries_uploaded" + JSON.stringify({ boundaries_id: String(data.boundaries_id) }),
+          "Uploaded boundaries " + file.name);
+      } else if (xhr.status === 200 && data && data.dataset_id) {
         progressBox.dataset.state = "done";
         setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows).");
         var command = "/dataset_uploaded" + JSON.stringify({ dataset_id: String(data.dataset_id) });
@@ -428,6 +438,7 @@
 
   fetch(HEALTH).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
     if (h && h.upload_max_bytes) uploadMaxBytes = h.upload_max_bytes;
+    if (h && h.boundary_max_bytes) boundaryMaxBytes = h.boundary_max_bytes;
   }).catch(function () { /* the first message will report an unreachable server */ });
 
   window.tprWidget = { sender: function () { return sender; }, renderMarkdown: renderMarkdown };

@@ -86,6 +86,6 @@ def skipped_questions(summary: ds.Summary) -> set[str]:
 
 
 def skip_reason(slot: str, summary: ds.Summary) -> str:
-    if slot == "state":
-        return f"This file holds one state only, {single_state_of(summary)}, so there is no other."
-    return "This file has no facility level column, so the calculation always uses all facilities."
+    from actions.conversation import messages as msg
+
+    return msg.skip_reason_text(slot, single_state_of(summary))

@@ -41,4 +41,8 @@ class ActionDatasetUploaded(Action):
             # A form in progress on the current dataset goes on with its pending question.
             return cs.enter_form() if cs.form_active(tracker) else []
         dispatcher.utter_message(text=msg.dataset_summary_text(summary))
+        if tracker.get_slot("boundaries_id"):
+            from actions.conversation.maps import report_match_for_new_dataset
+
+            await report_match_for_new_dataset(dispatcher, tracker, dataset_id)
         return [SlotSet("dataset_id", dataset_id), *cs.clear_answers(), *cs.enter_form()]

@@ -30,6 +30,9 @@ from actions.conversation.answer_matching import (
     yes_or_no,
 )
 from actions.conversation.dataset_action import DatasetAction
+from actions.conversation.messages import not_offered_text, small_talk_reply
+
+__all__ = ["not_offered_text", "small_talk_reply"]  # kept importable from here
 
 FORM_SLOTS = ("state", "confirmed", "facility_level", "age_group")
 # slot -> (the dataset's choices, match an answer to a choice, the value an answer names)
@@ -38,27 +41,6 @@ _CHOICE_MATCHERS = {
     "age_group": (ds.age_choices, match_age, mentioned_age),
 }
 SMALL_TALK_INTENTS = {"greet", "goodbye", "chitchat", "out_of_scope"}
-
-
-def small_talk_reply(intent: str | None, text: str) -> str | None:
-    """A one-line answer to off-topic messages; None when the message is not small talk."""
-    lowered = text.casefold()
-    if "tpr" in lowered or "positivity" in lowered:
-        return (
-            "TPR (test positivity rate) is the share of people tested for malaria who tested "
-            "positive, in percent."
-        )
-    if intent == "greet":
-        return "Hello!"
-    if intent == "goodbye":
-        return "Goodbye! Your dataset and answers are kept if you come back."
-    if intent == "chitchat":
-        if "thank" in lowered:
-            return "You're welcome!"
-        return "I'm the TPR assistant: I can only help with the TPR analysis."
-    if intent == "out_of_scope":
-        return "Sorry, I can't help with that; I only calculate test positivity rates."
-    return None
 
 
 class LatestMessage:
@@ -93,20 +75,6 @@ class LatestMessage:
 def single_state_of(summary: ds.Summary) -> str | None:
     names = ds.states(summary)
     return names[0] if len(names) == 1 else None
-
-
-def not_offered_text(slot: str, value: str, summary: ds.Summary, state: str | None) -> str:
-    """A facility level or age group the file has no data for in `state`, with the options."""
-    options = msg.options_text(slot, summary, state)
-    if slot == "facility_level":
-        return (
-            f"There are no {msg.level_label(value).lower()} facilities for {state} in this "
-            f"file. The options are: {options}."
-        )
-    return (
-        f"This file has no {msg.age_label(value).lower()} data for {state}. The options "
-        f"are: {options}."
-    )
 
 
 class ValidateTprForm(FormValidationAction):
@@ -173,8 +141,7 @@ class ValidateTprForm(FormValidationAction):
         self._reject(
             dispatcher,
             message,
-            f"I couldn't find '{message.shown(raw)}' in this file. "
-            f"The states in it are: {', '.join(states)}.",
+            msg.state_not_found(message.shown(raw), states),
         )
 
     def _validate_confirmed(self, raw, summary, slots, message, dispatcher, put) -> None:
@@ -189,14 +156,11 @@ class ValidateTprForm(FormValidationAction):
         if answer is False:
             if only:
                 put("confirmed", None)
-                dispatcher.utter_message(
-                    text=f"This file only covers {only}. Answer 'yes' to continue with it, or "
-                    "'cancel' to stop."
-                )
+                dispatcher.utter_message(text=msg.only_state_confirm(only))
                 return
             put("confirmed", False)
             put("state", None)
-            dispatcher.utter_message(text="OK, let's choose another state.")
+            dispatcher.utter_message(text=msg.CHOOSE_ANOTHER_STATE)
             return
         # Naming another state here means "this one instead".
         other = match_state(str(raw), ds.states(summary), message.hints("state"), numbered=False)
@@ -210,15 +174,9 @@ class ValidateTprForm(FormValidationAction):
         put("confirmed", None)
         elsewhere = match_state(str(raw), NIGERIAN_STATES, message.hints("state"), numbered=False)
         if elsewhere:
-            problem = (
-                f"I couldn't find '{message.shown(raw)}' in this file. The states in it are: "
-                f"{', '.join(ds.states(summary))}."
-            )
+            problem = msg.state_not_found(message.shown(raw), ds.states(summary))
         else:
-            problem = (
-                f"Please answer yes to proceed with {slots.get('state')}, or no to pick another "
-                "state."
-            )
+            problem = msg.confirm_or_pick(slots.get("state"))
         self._reject(dispatcher, message, problem)
 
     def _validate_level(self, raw, summary, slots, message, dispatcher, put) -> None:
@@ -246,9 +204,8 @@ class ValidateTprForm(FormValidationAction):
         if named and named not in choices:
             problem = not_offered_text(slot, named, summary, state)
         else:
-            problem = (
-                f"'{message.shown(raw)}' is not one of the {noun}. The options are: "
-                f"{msg.options_text(slot, summary, state)}."
+            problem = msg.not_a_choice(
+                message.shown(raw), noun, msg.options_text(slot, summary, state)
             )
         self._reject(dispatcher, message, problem)
 
@@ -266,17 +223,11 @@ class ValidateTprForm(FormValidationAction):
         level = slots.get("facility_level")
         if level and level not in ds.level_choices(summary, state):
             put("facility_level", None)
-            dispatcher.utter_message(
-                text=f"{state} has no {msg.level_label(level).lower()} facilities in this file, "
-                "so please choose the facility level again."
-            )
+            dispatcher.utter_message(text=msg.level_gone(state, level))
         age = slots.get("age_group")
         if age and age not in ds.age_choices(summary, state):
             put("age_group", None)
-            dispatcher.utter_message(
-                text=f"This file has no {msg.age_label(age).lower()} data for {state}, so please "
-                "choose the age group again."
-            )
+            dispatcher.utter_message(text=msg.age_gone(state, age))
 
     def _apply_skips(self, summary, slots, dispatcher, put) -> None:
         """Answer the questions that have one possible answer, and say why."""
@@ -285,19 +236,14 @@ class ValidateTprForm(FormValidationAction):
             put("state", only)
             if slots.get("confirmed") is False:
                 put("confirmed", None)
-            dispatcher.utter_message(
-                text=f"This file holds one state only, {only}, so I selected it."
-            )
+            dispatcher.utter_message(text=msg.single_state_selected(only))
         if (
             not ds.has_levels(summary)
             and slots.get("facility_level") is None
             and slots.get("confirmed") is True
         ):
             put("facility_level", "all")
-            dispatcher.utter_message(
-                text="This file has no facility level column, so the calculation uses all "
-                "facilities."
-            )
+            dispatcher.utter_message(text=msg.NO_LEVEL_COLUMN_USES_ALL)
 
 
 # --- questions ------------------------------------------------------------------------------
@@ -334,7 +280,11 @@ class ActionAskConfirmed(_AskAction):
     slot = "confirmed"
 
     def render(self, summary, tracker):
-        return msg.confirm_question(summary, tracker.get_slot("state"))
+        from actions.conversation.refinements import refinement_summary
+
+        return msg.confirm_question(
+            summary, tracker.get_slot("state"), refinement_summary(tracker, summary)
+        )
 
 
 class ActionAskFacilityLevel(_AskAction):

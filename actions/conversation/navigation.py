@@ -17,7 +17,8 @@ from actions.conversation import dataset_summary as ds
 from actions.conversation import messages as msg
 from actions.conversation.answer_matching import match_age, match_level, match_state
 from actions.conversation.dataset_action import DatasetAction
-from actions.conversation.form_validation import FORM_SLOTS, LatestMessage, small_talk_reply
+from actions.conversation.form_validation import FORM_SLOTS, LatestMessage
+from actions.conversation.messages import small_talk_reply
 
 CHANGEABLE = ("state", "facility_level", "age_group")
 _SLOT_WORDS = [
@@ -33,7 +34,7 @@ def next_step_hint(tracker: Tracker, has_dataset: bool) -> str:
         return msg.UPLOAD_HOW_TO
     if cs.finished(cs.answers(tracker)):
         return msg.AFTER_RESULTS_HINT
-    return "Say 'start TPR' to begin the analysis."
+    return msg.START_HINT
 
 
 class ActionStartTpr(DatasetAction):
@@ -48,10 +49,10 @@ class ActionStartTpr(DatasetAction):
         events: list[EventType] = []
         values = cs.answers(tracker)
         if cs.finished(values) or not any(v is not None for v in values.values()):
-            dispatcher.utter_message(text="Let's start the TPR analysis.")
+            dispatcher.utter_message(text=msg.STARTING)
             events += cs.clear_answers()
         elif not cs.form_active(tracker):
-            dispatcher.utter_message(text="Let's continue where you left off.")
+            dispatcher.utter_message(text=msg.CONTINUING)
         return events + cs.enter_form()
 
 
@@ -69,7 +70,7 @@ class ActionGoBack(DatasetAction):
         pending = cs.pending_question(tracker)
         if pending is None and not cs.finished(values):
             if not any(v is not None for v in values.values()):
-                dispatcher.utter_message(text="There is no earlier question. " + msg.RESUME_HINT)
+                dispatcher.utter_message(text=msg.NO_EARLIER_QUESTION + msg.RESUME_HINT)
                 return []
             pending = next((s for s in FORM_SLOTS if values.get(s) in (None, False)), None)
         order = list(FORM_SLOTS)
@@ -84,7 +85,7 @@ class ActionGoBack(DatasetAction):
             None,
         )
         if target is None:
-            dispatcher.utter_message(text="This is the first question already.")
+            dispatcher.utter_message(text=msg.FIRST_QUESTION)
             return cs.enter_form()
         events: list[EventType] = [SlotSet(target, None)]
         if target == "state":
@@ -106,7 +107,7 @@ class ActionChangeSlot(DatasetAction):
         slot = self._which_slot(message)
         if slot is None:
             dispatcher.utter_message(
-                text="Which answer would you like to change?",
+                text=msg.WHICH_ANSWER,
                 buttons=[
                     {
                         "title": msg.QUESTION_NAMES[s].replace("the ", "").capitalize(),
@@ -170,7 +171,7 @@ class ActionStatus(DatasetAction):
         return "action_status"
 
     def no_dataset_text(self) -> str:
-        return "No dataset is loaded yet. " + msg.UPLOAD_HOW_TO
+        return msg.NO_DATASET_YET + msg.UPLOAD_HOW_TO
 
     async def run_with_summary(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
@@ -178,8 +179,12 @@ class ActionStatus(DatasetAction):
         values = cs.answers(tracker)
         pending = cs.pending_question(tracker)
         source = summary.get("source") or "your file"
+        from actions.conversation.refinements import refinement_summary
+
+        refinements = refinement_summary(tracker, summary)
         dispatcher.utter_message(
-            text=f"Dataset: {source}.\n" + msg.status_text(values, pending, cs.finished(values))
+            text=msg.dataset_line(source)
+            + msg.status_text(values, pending, cs.finished(values), refinements)
         )
         return cs.enter_form() if pending else []
 
@@ -191,10 +196,7 @@ class ActionHelp(DatasetAction):
         return "action_help"
 
     def no_dataset_text(self) -> str:
-        return (
-            "I calculate ward-level malaria test positivity rates (TPR) from an NMEP "
-            "health-facility workbook. " + msg.UPLOAD_HOW_TO
-        )
+        return msg.HELP_NO_DATASET + msg.UPLOAD_HOW_TO
 
     async def run_with_summary(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, summary: ds.Summary
@@ -208,11 +210,7 @@ class ActionHelp(DatasetAction):
             )
             return cs.enter_form()
         dispatcher.utter_message(
-            text="I calculate ward-level malaria test positivity rates (TPR) for the state, "
-            "facility level and age group you choose. "
-            + next_step_hint(tracker, True)
-            + " "
-            + msg.NAVIGATION_HELP
+            text=msg.HELP_GENERAL + next_step_hint(tracker, True) + " " + msg.NAVIGATION_HELP
         )
         return []
 
@@ -228,11 +226,11 @@ class ActionCancel(Action):
     ) -> list[EventType]:
         has_dataset = bool(tracker.get_slot("dataset_id"))
         if not cs.form_active(tracker):
-            text = "Nothing is running. " + next_step_hint(tracker, has_dataset)
+            text = msg.NOTHING_RUNNING + next_step_hint(tracker, has_dataset)
             dispatcher.utter_message(text=text)
             return []
         dispatcher.utter_message(
-            text="Stopped. Your dataset is still loaded. " + msg.RESUME_HINT,
+            text=msg.STOPPED + msg.RESUME_HINT,
         )
         return cs.leave_form()
 
@@ -250,9 +248,7 @@ class ActionRestartAnalysis(Action):
         if summary is None:
             dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
             return cs.clear_answers()
-        dispatcher.utter_message(
-            text=f"Starting again on the same dataset ({summary.get('source') or 'your file'})."
-        )
+        dispatcher.utter_message(text=msg.starting_again(summary.get("source")))
         return cs.clear_answers() + cs.enter_form()
 
 
@@ -272,24 +268,22 @@ class ActionContextualReply(Action):
         message = LatestMessage(tracker)
         reply = small_talk_reply(message.intent, message.text)
         if reply is None and message.intent == "greet":
-            reply = "Hello!"
+            reply = msg.HELLO
         has_dataset = bool(tracker.get_slot("dataset_id"))
         if cs.pending_question(tracker):
-            dispatcher.utter_message(text=reply or "Let's finish the current question first.")
+            dispatcher.utter_message(text=reply or msg.FINISH_QUESTION_FIRST)
             return cs.enter_form()
         if message.intent == "goodbye":
-            dispatcher.utter_message(text=reply or "Goodbye!")
+            dispatcher.utter_message(text=reply or msg.GOODBYE)
+            return []
+        if reply is None and cs.finished(cs.answers(tracker)) and has_dataset:
+            # after the results: one line of what the bot can answer, with buttons
+            dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
             return []
         if reply is None:
-            if message.intent in ("affirm", "deny"):
-                reply = "OK."
-            else:
-                reply = "Sorry, I didn't understand that."
+            reply = msg.OK if message.intent in ("affirm", "deny") else msg.NOT_UNDERSTOOD
         intro = ""
         if message.intent == "greet" and not has_dataset:
-            intro = (
-                " I'm the TPR assistant: I turn NMEP health-facility workbooks into "
-                "ward-level malaria test positivity rates."
-            )
+            intro = msg.GREET_INTRO
         dispatcher.utter_message(text=reply + intro + " " + next_step_hint(tracker, has_dataset))
         return []

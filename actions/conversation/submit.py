@@ -23,7 +23,8 @@ from actions.conversation import dataset_summary as ds
 from actions.conversation import messages as msg
 from actions.conversation.answer_matching import match_state, reselection
 from actions.conversation.dataset_action import DatasetAction
-from actions.conversation.form_validation import LatestMessage, not_offered_text
+from actions.conversation.form_validation import LatestMessage
+from actions.conversation.messages import not_offered_text
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class ComputedResult:
     png: bytes
 
 
-def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
+def _compute(dataset: Any, selection: dict[str, Any]) -> ComputedResult:
     """Runs in a worker thread: pandas and matplotlib must never block the event loop (the
     results text too, as it sorts the ward table)."""
     from actions.tpr import (
@@ -48,7 +49,7 @@ def _compute(dataset: Any, state: str, level: str, age: str) -> ComputedResult:
         result_to_xlsx_bytes,
     )
 
-    result = compute_tpr(dataset, Selection(state=state, facility_level=level, age_group=age))
+    result = compute_tpr(dataset, Selection(**selection))
     return ComputedResult(
         result=result,
         text=msg.results_text(result),
@@ -63,9 +64,38 @@ def download_link(token: str) -> str:
     return f"{os.environ.get('PUBLIC_BASE_URL', '').rstrip('/')}/api/download/{token}"
 
 
-def _file_stem(state: str, level: str, age: str) -> str:
-    safe = re.sub(r"[^a-z0-9]+", "_", state.casefold()).strip("_") or "state"
-    return f"tpr_{safe}_{level}_{age}"
+CONTENT_TYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "png": "image/png",
+}
+
+
+async def store_downloads(owner: str, stem: str, files: dict[str, bytes]) -> list[str]:
+    """Saves `{extension: bytes}` in the ResultFileStore (owner-scoped, TTL) and returns the
+    download links, in the order given."""
+    store = ds.result_store()
+    tokens = await asyncio.gather(
+        *(
+            store.save(
+                owner=owner, filename=f"{stem}.{ext}", content_type=CONTENT_TYPES[ext], data=data
+            )
+            for ext, data in files.items()
+        )
+    )
+    return [download_link(token) for token in tokens]
+
+
+def file_stem(kind: str, selection: dict[str, Any], period: dict[str, Any]) -> str:
+    """`tpr_adamawa_primary_u5_rdt_202402-202405`: every download names its selection, method
+    and the months it covers (`period` holds the result's `first_code` / `last_code`)."""
+    safe = re.sub(r"[^a-z0-9]+", "_", str(selection["state"]).casefold()).strip("_") or "state"
+    first, last = period.get("first_code"), period.get("last_code")
+    months = f"_{first}-{last}" if first and last else ""
+    return (
+        f"{kind}_{safe}_{selection['facility_level']}_{selection['age_group']}"
+        f"_{selection['method']}{months}"
+    )
 
 
 class ActionTprSubmit(Action):
@@ -84,48 +114,48 @@ class ActionTprSubmit(Action):
             dispatcher.utter_message(text=msg.UPLOAD_HOW_TO)
             return []
         if not cs.finished(values):
-            dispatcher.utter_message(text="Some answers are missing. " + msg.RESUME_HINT)
+            dispatcher.utter_message(text=msg.ANSWERS_MISSING + msg.RESUME_HINT)
             return []
         try:
             dataset = await ds.dataset_store().load(str(dataset_id), owner=tracker.sender_id)
         except DatasetNotFound:
-            dispatcher.utter_message(
-                text="Your dataset is no longer available (it may have expired). "
-                "Please upload the file again."
-            )
+            dispatcher.utter_message(text=msg.DATASET_EXPIRED)
             return []
-        state, level, age = values["state"], values["facility_level"], values["age_group"]
-        dispatcher.utter_message(text="Calculating...")
+        selection = cs.selection_in_force(tracker)
+        dispatcher.utter_message(text=msg.CALCULATING)
         loop = asyncio.get_running_loop()
         try:
-            computed = await loop.run_in_executor(None, _compute, dataset, state, level, age)
+            computed = await loop.run_in_executor(None, _compute, dataset, selection)
         except TPRDataError as error:
-            dispatcher.utter_message(text=f"I couldn't calculate this selection: {error}")
+            dispatcher.utter_message(text=msg.cannot_calculate(error))
             return []
-        files = ds.result_store()
-        stem = _file_stem(state, level, age)
-        owner = tracker.sender_id
-        csv_token, xlsx_token, png_token = await asyncio.gather(
-            files.save(
-                owner=owner, filename=f"{stem}.csv", content_type="text/csv", data=computed.csv
-            ),  # fmt: skip
-            files.save(
-                owner=owner,
-                filename=f"{stem}.xlsx",
-                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                data=computed.xlsx,
-            ),
-            files.save(
-                owner=owner, filename=f"{stem}.png", content_type="image/png", data=computed.png
-            ),  # fmt: skip
+        stem = file_stem("tpr", selection, computed.result.period)
+        csv_link, xlsx_link, png_link = await store_downloads(
+            tracker.sender_id,
+            stem,
+            {"csv": computed.csv, "xlsx": computed.xlsx, "png": computed.png},
         )
         dispatcher.utter_message(text=computed.text)
-        dispatcher.utter_message(text="Ward TPR chart:", image=download_link(png_token))
+        dispatcher.utter_message(text=msg.RESULT_CHART_CAPTION, image=png_link)
+        dispatcher.utter_message(text=msg.downloads_text(csv_link, xlsx_link))
+        if tracker.get_slot("boundaries_id"):
+            from actions.conversation.maps import geojson_with_results
+
+            await geojson_with_results(dispatcher, tracker, dataset, computed.result)
         dispatcher.utter_message(
-            text=msg.downloads_text(download_link(csv_token), download_link(xlsx_token))
+            text=msg.AFTER_RESULTS_HINT + " " + msg.AFTER_RESULTS_MORE,
+            buttons=msg.menu_buttons("top", "lga_totals", "no_data"),
         )
-        dispatcher.utter_message(text=msg.AFTER_RESULTS_HINT)
         return []
+
+
+def names_refinement(message: LatestMessage) -> bool:
+    """Whether a message names a method or a period (and so is a refinement)."""
+    from actions.conversation.refinement_matching import mentioned_method, mentions_period
+
+    return bool(
+        mentioned_method(message.text, message.hints("method")) or mentions_period(message.text)
+    )
 
 
 class ActionReselect(DatasetAction):
@@ -148,17 +178,20 @@ class ActionReselect(DatasetAction):
             new["state"] = state
         elif not state and message.hints("state"):
             unknown = message.hints("state")[0]
-            dispatcher.utter_message(
-                text=f"I couldn't find '{unknown}' in this file. "
-                f"The states in it are: {', '.join(states)}."
-            )
+            dispatcher.utter_message(text=msg.state_not_found(unknown, states))
             return []
         new.update(reselection(text, message.entities))
         if not new and not state:
-            dispatcher.utter_message(
-                text="I'm not sure which answer that changes. "
-                + (msg.AFTER_RESULTS_HINT if cs.finished(values) else msg.RESUME_HINT)
-            )
+            if names_refinement(message):
+                # "now for 2024 only", "same with microscopy": a refinement worded as a
+                # re-selection.
+                from actions.conversation.refinements import ActionSetRefinement
+
+                return await ActionSetRefinement().run_with_summary(dispatcher, tracker, summary)
+            if cs.finished(values):
+                dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
+                return []
+            dispatcher.utter_message(text=msg.NOT_SURE_WHICH_ANSWER + msg.RESUME_HINT)
             return []
 
         events: list[EventType] = [SlotSet(name, value) for name, value in new.items()]

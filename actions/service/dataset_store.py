@@ -2,7 +2,9 @@
 conversation (see docs/architecture.md and docs/stores.md).
 
 Keys: `tpr:dataset:{id}` (Arrow bytes), `tpr:dataset:{id}:meta` (hash: owner, summary,
-created, digest), `tpr:result:{token}` (hash). Ids and tokens are `secrets.token_urlsafe`.
+created, digest), `tpr:boundaries:{<id>}` (boundary GeoParquet bytes) and
+`tpr:boundaries:{<id>}:meta` (the braces are a Redis Cluster hash tag: both keys of one id
+live on one shard), `tpr:result:{token}` (hash). Ids and tokens are `secrets.token_urlsafe`.
 No Rasa import: the action server imports this module.
 """
 
@@ -46,6 +48,19 @@ class DatasetNotFound(Exception):
     """A dataset id that is unknown, expired or owned by someone else (indistinguishable)."""
 
     def __init__(self, message: str = DATASET_NOT_FOUND_MESSAGE) -> None:
+        super().__init__(message)
+
+
+BOUNDARIES_NOT_FOUND_MESSAGE = (
+    "These ward boundaries are not available (they may have expired). Please upload the "
+    "boundary file again."
+)
+
+
+class BoundariesNotFound(DatasetNotFound):
+    """A boundaries id that is unknown, expired or owned by someone else (indistinguishable)."""
+
+    def __init__(self, message: str = BOUNDARIES_NOT_FOUND_MESSAGE) -> None:
         super().__init__(message)
 
 
@@ -141,6 +156,8 @@ class DatasetStore:
     served from the cache.
     """
 
+    not_found: type[DatasetNotFound] = DatasetNotFound
+
     def __init__(
         self,
         redis_url: str = DEFAULT_REDIS_URL,
@@ -172,7 +189,13 @@ class DatasetStore:
 
     async def save(self, owner: str, dataset: Any, summary: dict[str, Any]) -> str:
         """Store the dataset for `owner`; returns a fresh unguessable id."""
-        data = dataset.to_bytes()
+        return await self.save_bytes(owner, dataset.to_bytes(), summary, decoded=dataset)
+
+    async def save_bytes(
+        self, owner: str, data: bytes, summary: dict[str, Any], decoded: Any = None
+    ) -> str:
+        """Store already-encoded bytes (e.g. from the parse worker); `decoded`, when given,
+        is cached as their decoded form."""
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         dataset_id = secrets.token_urlsafe(32)
         meta = {
@@ -189,14 +212,15 @@ class DatasetStore:
             pipe.expire(self._meta_key(dataset_id), self.ttl_seconds)
 
         await self._clients.pipeline(queue, transaction=True)
-        self._remember(dataset_id, digest, dataset)
+        if decoded is not None:
+            self._remember(dataset_id, digest, decoded)
         return dataset_id
 
     async def _check(self, dataset_id: str, owner: str) -> tuple[str, bytes | None]:
         """(digest, summary JSON) when `dataset_id` exists, is complete and belongs to
         `owner`; DatasetNotFound otherwise, with one message for every case."""
         if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
-            raise DatasetNotFound()
+            raise self.not_found()
 
         def queue(pipe: Any) -> None:
             pipe.hmget(self._meta_key(dataset_id), ["owner", "digest", "summary"])
@@ -212,7 +236,7 @@ class DatasetStore:
             or not secrets.compare_digest(stored_owner, owner.encode())
         ):
             self._cache.pop(dataset_id, None)
-            raise DatasetNotFound()
+            raise self.not_found()
         return digest.decode(), summary
 
     async def load(self, dataset_id: str, owner: str) -> Any:
@@ -225,7 +249,7 @@ class DatasetStore:
         data = await self._clients.get().get(self._data_key(dataset_id))
         if data is None:  # expired between the check and the read
             self._cache.pop(dataset_id, None)
-            raise DatasetNotFound()
+            raise self.not_found()
         # Hashing and decoding a national dataset (~23 MB) takes tens of ms: off the event loop.
         dataset = await asyncio.get_running_loop().run_in_executor(
             None, self._verify_and_decode, data, digest
@@ -236,7 +260,7 @@ class DatasetStore:
     def _verify_and_decode(self, data: bytes, digest: str) -> Any:
         """The decoded dataset, if `data` still has the digest its metadata names."""
         if hashlib.blake2b(data, digest_size=16).hexdigest() != digest:
-            raise DatasetNotFound()
+            raise self.not_found()
         return self._decode(data)
 
     async def load_summary(self, dataset_id: str, owner: str) -> dict[str, Any]:
@@ -260,6 +284,46 @@ class DatasetStore:
 
     async def close(self) -> None:
         await self._clients.close()
+
+
+def _decode_boundaries(data: bytes) -> Any:
+    from actions.tpr.boundaries import Boundaries  # noqa: PLC0415 - geopandas only when used
+
+    return Boundaries.from_bytes(data)
+
+
+class BoundaryStore(DatasetStore):
+    """Ward boundaries, stored exactly like datasets (owner-scoped, unguessable id, TTL, one
+    "not found" for unknown and foreign ids, cache checked against Redis on every load), under
+    cluster-safe keys `tpr:boundaries:{<id>}` and `tpr:boundaries:{<id>}:meta`."""
+
+    not_found = BoundariesNotFound
+
+    def __init__(
+        self,
+        redis_url: str = DEFAULT_REDIS_URL,
+        ttl_seconds: int = DEFAULT_DATASET_TTL_SECONDS,
+        cache_size: int = 2,
+        decode: Callable[[bytes], Any] = _decode_boundaries,
+        key_prefix: str = "tpr:boundaries:",
+    ) -> None:
+        super().__init__(redis_url, ttl_seconds, cache_size, decode, key_prefix)
+
+    @classmethod
+    def from_env(cls) -> BoundaryStore:
+        return cls(
+            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            ttl_seconds=_env_int("DATASET_TTL_SECONDS", DEFAULT_DATASET_TTL_SECONDS),
+            cache_size=_env_int("BOUNDARY_CACHE_SIZE", 2),
+        )
+
+    # Boundaries were always stored under hash-tagged keys: `legacy` (untagged names kept for
+    # datasets saved before the tags) names the same keys.
+    def _data_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self.key_prefix}{{{dataset_id}}}"
+
+    def _meta_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self.key_prefix}{{{dataset_id}}}:meta"
 
 
 class ResultFileStore:

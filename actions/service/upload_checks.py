@@ -18,6 +18,8 @@ from dataclasses import dataclass
 MB = 1024 * 1024
 # A three-year national workbook (~1M rows) is 75-85 MB as xlsx; 120 MB leaves headroom.
 DEFAULT_UPLOAD_MAX_BYTES = 120 * MB
+# A national ward boundary file is 30-120 MB (nmep-format.md, "Boundary files").
+DEFAULT_BOUNDARY_MAX_BYTES = 120 * MB
 # A national one-year workbook (340k rows) is ~27 MB zipped and ~0.26 GB of XML with inline
 # strings (xlsxwriter's constant_memory mode); three years (~1M rows, 79 MB) inflate to
 # ~0.78 GB. 2 GiB leaves room; the engine reads sheets that big in row blocks.
@@ -56,6 +58,7 @@ class UploadRejected(Exception):
 @dataclass(frozen=True)
 class UploadLimits:
     max_bytes: int = DEFAULT_UPLOAD_MAX_BYTES
+    boundary_max_bytes: int = DEFAULT_BOUNDARY_MAX_BYTES
     max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
     max_zip_entries: int = DEFAULT_MAX_ZIP_ENTRIES
 
@@ -63,17 +66,35 @@ class UploadLimits:
     def from_env(cls) -> UploadLimits:
         return cls(
             max_bytes=int(os.environ.get("UPLOAD_MAX_BYTES", DEFAULT_UPLOAD_MAX_BYTES)),
+            boundary_max_bytes=int(
+                os.environ.get("BOUNDARY_MAX_BYTES", DEFAULT_BOUNDARY_MAX_BYTES)
+            ),
             max_uncompressed_bytes=int(
                 os.environ.get("UPLOAD_MAX_UNCOMPRESSED_BYTES", DEFAULT_MAX_UNCOMPRESSED_BYTES)
             ),
             max_zip_entries=int(os.environ.get("UPLOAD_MAX_ZIP_ENTRIES", DEFAULT_MAX_ZIP_ENTRIES)),
         )
 
+    @property
+    def any_max_bytes(self) -> int:
+        """The largest file of any kind: what the request body may reach before sniffing."""
+        return max(self.max_bytes, self.boundary_max_bytes)
+
 
 @dataclass(frozen=True)
 class SniffedFile:
-    kind: str  # "xlsx" | "xls" | "csv"
+    kind: str  # "xlsx" | "xls" | "csv", or a boundary file: "geojson" | "gpkg" | "shp.zip"
     data: bytes  # for csv: re-encoded as UTF-8
+
+    @property
+    def is_boundaries(self) -> bool:
+        return self.kind in BOUNDARY_KINDS
+
+
+BOUNDARY_KINDS = ("geojson", "gpkg", "shp.zip")
+BOUNDARIES_ACCEPTED = (
+    "Please upload ward boundaries as GeoJSON, a zipped shapefile or a GeoPackage."
+)
 
 
 def human_size(n: int) -> str:
@@ -84,6 +105,13 @@ def too_large_message(limit: int) -> str:
     return (
         f"The file is larger than the {human_size(limit)} limit. "
         "Please upload a smaller export (for example one state or fewer months)."
+    )
+
+
+def boundaries_too_large_message(limit: int) -> str:
+    return (
+        f"The boundary file is larger than the {human_size(limit)} limit. Please upload the "
+        "wards of fewer states, or a zipped shapefile or GeoPackage (smaller than GeoJSON)."
     )
 
 
@@ -100,6 +128,13 @@ def sniff(data: bytes, limits: UploadLimits) -> SniffedFile:
     """Decide the type from the content and refuse what we cannot safely parse."""
     if not data or not data.strip():
         raise UploadRejected("The file is empty. " + ACCEPTED, 400)
+    boundary_kind = sniff_boundaries(data)
+    if boundary_kind:
+        if len(data) > limits.boundary_max_bytes:
+            raise UploadRejected(boundaries_too_large_message(limits.boundary_max_bytes), 413)
+        if boundary_kind == "shp.zip":
+            check_zip_directory(data, limits, "boundary file")
+        return SniffedFile(boundary_kind, data)
     if len(data) > limits.max_bytes:
         raise UploadRejected(too_large_message(limits.max_bytes), 413)
     if data.startswith(ZIP_MAGICS):
@@ -117,6 +152,56 @@ def sniff(data: bytes, limits: UploadLimits) -> SniffedFile:
         if data.startswith(magic):
             raise UploadRejected(f"This file is {name}, not a spreadsheet. {ACCEPTED}", 415)
     return SniffedFile("csv", decode_csv_text(data))
+
+
+def sniff_boundaries(data: bytes) -> str | None:
+    """`geojson`, `gpkg` or `shp.zip` when the content is a ward boundary file, else None
+    (the engine's rule, `actions.tpr.boundaries.boundary_kind`)."""
+    from actions.tpr.boundaries import boundary_kind
+
+    return boundary_kind(data)
+
+
+def check_zip_directory(data: bytes, limits: UploadLimits, noun: str = "workbook") -> None:
+    """The zip-bomb checks of the central directory, shared by workbooks and shapefiles."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise UploadRejected(
+            f"The {noun} is damaged or incomplete (the upload may have been cut off). "
+            "Please zip it again and re-upload.",
+            400,
+        ) from exc
+    with archive:
+        _check_entries(archive.infolist(), limits, noun)
+
+
+def _check_entries(entries: list[zipfile.ZipInfo], limits: UploadLimits, noun: str) -> None:
+    if len(entries) > limits.max_zip_entries:
+        raise UploadRejected(
+            f"The {noun} contains {len(entries):,} internal parts, more than it ever needs, "
+            "so it was not opened.",
+            422,
+        )
+    total = 0
+    for entry in entries:
+        total += entry.file_size
+        if (
+            entry.file_size > RATIO_CHECK_MIN_BYTES
+            and entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1)
+        ):
+            raise UploadRejected(
+                f"The {noun} expands to an implausible size when opened (it may be a "
+                "'zip bomb'), so it was not opened. Please export the data again.",
+                422,
+            )
+    if total > limits.max_uncompressed_bytes:
+        raise UploadRejected(
+            f"The {noun} expands to {human_size(total)} when opened, more than the "
+            f"{human_size(limits.max_uncompressed_bytes)} we can process. Please split "
+            "it (for example by state) and upload the parts.",
+            422,
+        )
 
 
 def check_xlsx_zip(data: bytes, limits: UploadLimits) -> None:
@@ -142,30 +227,12 @@ def check_xlsx_zip(data: bytes, limits: UploadLimits) -> None:
                 "spreadsheet ever needs, so it was not opened. " + ACCEPTED,
                 422,
             )
-        total = 0
-        for entry in entries:
-            total += entry.file_size
-            if (
-                entry.file_size > RATIO_CHECK_MIN_BYTES
-                and entry.file_size > MAX_COMPRESSION_RATIO * max(entry.compress_size, 1)
-            ):
-                raise UploadRejected(
-                    "The workbook expands to an implausible size when opened (it may be a "
-                    "'zip bomb'), so it was not opened. Please export the data again.",
-                    422,
-                )
-        if total > limits.max_uncompressed_bytes:
-            raise UploadRejected(
-                f"The workbook expands to {human_size(total)} when opened, more than the "
-                f"{human_size(limits.max_uncompressed_bytes)} we can process. Please split "
-                "it (for example by state) and upload the parts.",
-                422,
-            )
+        _check_entries(entries, limits, "workbook")
         names = {entry.filename for entry in entries}
         if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
             kind = "a Word document" if "word/document.xml" in names else "a ZIP archive"
             raise UploadRejected(
-                f"This file is {kind}, not an Excel workbook. " + ACCEPTED,
+                f"This file is {kind}, not an Excel workbook or a zipped shapefile. " + ACCEPTED,
                 415,
             )
 
@@ -201,7 +268,7 @@ def decode_csv_text(data: bytes) -> bytes:
     return text.encode("utf-8")
 
 
-def verify_inflated_sizes(data: bytes) -> None:
+def verify_inflated_sizes(data: bytes, noun: str = "workbook") -> None:
     """Inflate every entry (bounded) to prove it is no bigger than the directory declares.
 
     The directory check alone trusts declared sizes; a crafted zip can declare small sizes
@@ -212,7 +279,7 @@ def verify_inflated_sizes(data: bytes) -> None:
         for entry in archive.infolist():
             start = entry.header_offset
             if data[start : start + 4] != b"PK\x03\x04":
-                raise UploadRejected("The workbook is damaged. Please save it again.", 400)
+                raise UploadRejected(f"The {noun} is damaged. Please save it again.", 400)
             name_len, extra_len = struct.unpack("<HH", data[start + 26 : start + 30])
             begin = start + 30 + name_len + extra_len
             stream = memoryview(data)[begin : begin + entry.compress_size]
@@ -220,8 +287,9 @@ def verify_inflated_sizes(data: bytes) -> None:
                 continue
             if entry.compress_type != zipfile.ZIP_DEFLATED:
                 raise UploadRejected(
-                    "The workbook uses an unusual compression. Please open it in Excel, save "
-                    "it as .xlsx and upload it again.",
+                    f"The {noun} uses an unusual compression. Please save it again (a "
+                    "workbook as .xlsx from Excel, a shapefile zipped with ordinary ZIP) and "
+                    "upload it again.",
                     422,
                 )
             inflater = zlib.decompressobj(-15)
@@ -233,13 +301,27 @@ def verify_inflated_sizes(data: bytes) -> None:
                     produced += len(out)
                     if produced > entry.file_size:
                         raise UploadRejected(
-                            "The workbook expands to far more than it declares (it may be a "
+                            f"The {noun} expands to far more than it declares (it may be a "
                             "'zip bomb'), so it was not opened. Please export the data again.",
                             422,
                         )
                     chunk = inflater.unconsumed_tail
                 if inflater.eof:
                     break
+
+
+def parse_boundaries(data: bytes, filename: str) -> tuple[str, bytes | str, dict | None]:
+    """In the worker: read, reproject, repair and simplify a boundary file.
+
+    Returns ("ok", stored bytes, summary with "kind": "boundaries") or ("error", message, None).
+    """
+    from actions.tpr.boundaries import BoundaryFileError, read_boundaries
+
+    try:
+        boundaries = read_boundaries(data, filename)
+    except BoundaryFileError as exc:
+        return "error", str(exc), None
+    return "ok", boundaries.to_bytes(), boundaries.summary()
 
 
 def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | None]:
@@ -250,9 +332,12 @@ def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | N
     """
     from actions.tpr import TPRDataError, load_dataset, summarise
 
+    boundaries = filename.endswith(tuple("." + kind for kind in BOUNDARY_KINDS))
     try:
         if data.startswith(ZIP_MAGICS):
-            verify_inflated_sizes(data)
+            verify_inflated_sizes(data, "boundary file" if boundaries else "workbook")
+        if boundaries:
+            return parse_boundaries(data, filename)
         dataset = load_dataset(data, filename=filename)
         summary = summarise(dataset)
         return "ok", dataset.to_bytes(), summary
@@ -268,6 +353,8 @@ def parse_upload(data: bytes, filename: str) -> tuple[str, bytes | str, dict | N
         import logging
 
         logging.getLogger(__name__).exception("upload parse failed: %s", type(exc).__name__)
+        if boundaries:
+            return "error", "We could not read this boundary file. " + BOUNDARIES_ACCEPTED, None
         return (
             "error",
             "We could not read this file as an NMEP workbook. Please check that it is the "

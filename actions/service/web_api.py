@@ -44,6 +44,7 @@ DOWNLOAD_TYPES = {
     "text/csv": ".csv",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
     "image/png": ".png",
+    "application/geo+json": ".geojson",
 }
 
 
@@ -56,7 +57,7 @@ def configure_app(app: Sanic) -> None:
     multipart envelope) and a response timeout that covers parsing a national workbook."""
     limits = UploadLimits.from_env()
     app.config.REQUEST_MAX_SIZE = max(
-        int(app.config.REQUEST_MAX_SIZE), limits.max_bytes + MULTIPART_OVERHEAD
+        int(app.config.REQUEST_MAX_SIZE), limits.any_max_bytes + MULTIPART_OVERHEAD
     )
     app.config.RESPONSE_TIMEOUT = max(
         int(app.config.RESPONSE_TIMEOUT), int(os.environ.get("UPLOAD_PARSE_TIMEOUT", 600))
@@ -135,6 +136,14 @@ def dataset_store() -> Any:
     return _stores["datasets"]
 
 
+def boundary_store() -> Any:
+    if "boundaries" not in _stores:
+        from actions.service.dataset_store import BoundaryStore
+
+        _stores["boundaries"] = BoundaryStore.from_env()
+    return _stores["boundaries"]
+
+
 def result_store() -> Any:
     if "results" not in _stores:
         from actions.service.dataset_store import ResultFileStore
@@ -149,7 +158,14 @@ def result_store() -> Any:
 @api_blueprint.get("/health")
 async def health(_: Request) -> HTTPResponse:
     """Liveness: answers without touching Redis or the engine. The widget reads the limit."""
-    return response.json({"status": "ok", "upload_max_bytes": UploadLimits.from_env().max_bytes})
+    limits = UploadLimits.from_env()
+    return response.json(
+        {
+            "status": "ok",
+            "upload_max_bytes": limits.max_bytes,
+            "boundary_max_bytes": limits.boundary_max_bytes,
+        }
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -190,13 +206,15 @@ async def upload(request: Request) -> HTTPResponse:
     if not SENDER_PATTERN.match(sender):
         return error("The upload is missing a valid conversation id (sender).", 400)
     limits = UploadLimits.from_env()
-    envelope_limit = limits.max_bytes + MULTIPART_OVERHEAD
+    # A boundary file may be larger than a workbook; each kind's own limit applies once the
+    # content is sniffed.
+    envelope_limit = limits.any_max_bytes + MULTIPART_OVERHEAD
     try:
         declared = int(request.headers.get("content-length", 0) or 0)
     except ValueError:
         return error("The upload request was malformed. Please try again.", 400)
     if declared > envelope_limit:
-        return error(too_large_message(limits.max_bytes), 413)
+        return error(too_large_message(limits.any_max_bytes), 413)
     try:
         body = await read_body(request, envelope_limit)
         # Splitting the envelope and decoding a CSV take ~0.1 s for 30 MB: off the loop.
@@ -210,6 +228,9 @@ async def upload(request: Request) -> HTTPResponse:
     outcome, payload, summary = await run_parse(sniffed.data, source_name)
     if outcome != "ok":
         return error(str(payload), 422)
+    if sniffed.is_boundaries:
+        status, body = await store_boundaries(sender, payload, summary)
+        return response.json(body, status=status)
 
     try:
         from actions.tpr import Dataset
@@ -221,6 +242,18 @@ async def upload(request: Request) -> HTTPResponse:
         return error(UNAVAILABLE, 503)
     logger.info("stored dataset %s for sender (rows=%s)", dataset_id, summary.get("rows"))
     return response.json({**summary, "dataset_id": dataset_id})
+
+
+async def store_boundaries(sender: str, payload: bytes, summary: dict) -> tuple[int, dict]:
+    """Store parsed boundaries for the sender: (HTTP status, JSON body) as interfaces.md
+    gives them, `200 {"boundaries_id", "wards", ...}` or `503 {"error"}`."""
+    try:
+        boundaries_id = await boundary_store().save_bytes(sender, payload, summary)
+    except Exception:
+        logger.exception("storing uploaded boundaries failed")
+        return 503, {"error": UNAVAILABLE}
+    logger.info("stored boundaries %s for sender (wards=%s)", boundaries_id, summary.get("wards"))
+    return 200, {**summary, "boundaries_id": boundaries_id, "stored_bytes": len(payload)}
 
 
 def safe_download_name(filename: str, content_type: str) -> str:

@@ -1,4 +1,5 @@
-"""Command line: `python -m actions.tpr {summary,compute,trend,compare,quality,sample}`.
+"""Command line: `python -m actions.tpr {summary,compute,trend,compare,quality,sample,
+sample-boundaries,map}`.
 
 The commands and their columns are those of interfaces.md, "Engine command line"."""
 
@@ -73,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
         "--shared-strings", action="store_true", help="text in a shared-strings table, as Excel"
     )
     sample.add_argument("--out", required=True)
+    boundaries = commands.add_parser(
+        "sample-boundaries", help="write synthetic ward boundaries for a sample workbook"
+    )
+    boundaries.add_argument("--like", required=True, help="the workbook whose wards to draw")
+    boundaries.add_argument("--out", required=True, help="OUT.geojson, OUT.zip or OUT.gpkg")
+    boundaries.add_argument("--crs", default=None, help="e.g. EPSG:32632 (projected)")
+    boundaries.add_argument("--points-per-edge", type=int, default=12)
+    ward_map = commands.add_parser("map", help="ward TPR map (PNG) or GeoJSON of a selection")
+    _selection_flags(ward_map, level_and_age_required=False)  # --out: OUT.png or OUT.geojson
+    ward_map.add_argument("--boundaries", required=True, help="GeoJSON, zipped shapefile, GPKG")
+    ward_map.add_argument("--completeness", action="store_true", help="map reporting instead")
     return parser
 
 
@@ -168,6 +180,48 @@ def _missing_months(values: list[str]) -> dict[str, tuple[int, ...]]:
     return missing
 
 
+def _sample_boundaries(args: argparse.Namespace) -> None:
+    from actions.tpr.sample_boundaries import sample_boundaries, write_boundaries
+
+    gdf, traps = sample_boundaries(
+        load_dataset(args.like), points_per_edge=args.points_per_edge, crs=args.crs
+    )
+    out = write_boundaries(gdf, Path(args.out))
+    print(f"wrote {out} ({len(gdf):,} ward polygons{', ' + args.crs if args.crs else ''})")
+    if traps.missing:
+        print(f"  data ward without polygon: {' / '.join(traps.missing)}")
+    if traps.misspelt:
+        print(f"  misspelt ward: {' / '.join(traps.misspelt[0])} -> {traps.misspelt[1]}")
+    if traps.extra:
+        print(f"  polygon without data: {' / '.join(traps.extra)}")
+    if traps.shared_ward_lgas:
+        print(f"  shared ward name in LGAs: {', '.join(lga for _, lga in traps.shared_ward_lgas)}")
+    print("  LGA names in capitals")
+
+
+def _map(args: argparse.Namespace) -> None:
+    from actions.tpr.boundaries import read_boundaries
+    from actions.tpr.maps import completeness_map_png, result_geojson_bytes, tpr_map_png
+    from actions.tpr.ward_match import data_wards_of, match_wards
+
+    dataset = load_dataset(args.file)
+    boundaries = read_boundaries(Path(args.boundaries).read_bytes(), args.boundaries)
+    selection = _selection(args)
+    result = compute_tpr(dataset, selection)
+    report = match_wards(data_wards_of(dataset, result.selection.state), boundaries.wards)
+    out = Path(args.out)
+    if out.suffix.lower() in (".geojson", ".json"):
+        out.write_bytes(result_geojson_bytes(result, boundaries, report))
+    elif args.completeness:
+        out.write_bytes(completeness_map_png(dataset, selection, boundaries, report))
+    else:
+        out.write_bytes(tpr_map_png(result, boundaries, report))
+    what = "Reporting completeness" if args.completeness else result.title
+    counts = report.counts()
+    print(f"{what}: {counts['matched']} of {counts['data_wards']} wards on the map "
+          f"({counts['loose']} matched loosely); written to {out}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -219,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{resolve_state(dataset, selection.state)}: "
                   f"{len(pairs):,} invalid cell pair(s) in {len(facilities):,} facility(ies); "
                   f"written to {out}")  # fmt: skip
+        elif args.command == "sample-boundaries":
+            _sample_boundaries(args)
+        elif args.command == "map":
+            _map(args)
         else:
             from actions.tpr.sample import sample_frame, write_sample_file
 

@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import dataset_summary
 from actions.tpr import load_dataset, summarise
 from actions.tpr.sample import indicator_headers, sample_frame, write_sample_file
+from tests.helpers import two_year_frame
 
 DATA = Path(__file__).parent / "data"
 OWNER = "analyst-1"
@@ -26,12 +27,14 @@ DOMAIN: dict[str, Any] = {"forms": {"tpr_form": {"required_slots": [
 
 @dataclass
 class Datasets:
-    """Dataset ids saved for OWNER: two states (A), one state (A), no level column (B), no pw."""
+    """Dataset ids saved for OWNER: two states (A), one state (A), no level column (B), no pw,
+    one state over two years (January 2023 to December 2024)."""
 
     two_states: str
     one_state: str
     no_levels: str
     no_pw: str
+    two_years: str
     summaries: dict[str, dict[str, Any]]
     files: dict[str, Path]
 
@@ -51,6 +54,7 @@ def sample_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             sample_frame(layout="B", states=2), root / "nolevels.xlsx", layout="B"
         ),
         "no_pw": write_sample_file(no_pw, root / "nopw.xlsx"),
+        "two_years": write_sample_file(two_year_frame(), root / "two_years.xlsx"),
     }
 
 

@@ -89,7 +89,7 @@ async def test_submit_reports_the_engines_figures_and_stores_the_files(
     chart = await files.load(image.rsplit("/", 1)[1])
     assert chart.content_type == "image/png" and chart.data.startswith(b"\x89PNG")
     table = await files.load(links[0].rsplit("/", 1)[1])
-    assert table.filename == "tpr_adamawa_primary_u5.csv"
+    assert table.filename == "tpr_adamawa_primary_u5_max_202401-202412.csv"
     rows = list(csv.DictReader(io.StringIO(table.data.decode("utf-8-sig"))))
     assert len(rows) == stats["wards_total"]
     assert (await files.load(links[1].rsplit("/", 1)[1])).filename.endswith(".xlsx")

@@ -385,3 +385,50 @@ def test_another_senders_dataset_is_refused_without_revealing_it(
     finally:
         alice.close()
         mallory.close()
+
+
+def test_boundary_upload_and_the_map_image(
+    shared_stack: RunningStack, browser, tmp_path: Path
+) -> None:
+    """A ward boundary file through the same upload button, then `show the map`: the widget
+    sends /boundaries_uploaded, the match report appears, and the map image loads."""
+    from actions.tpr import load_dataset
+    from actions.tpr.sample_boundaries import sample_boundaries, write_boundaries
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    workbook = write_sample_file(sample_frame("A", states=1, rows_per_state=240, seed=12),
+                                 tmp_path / "adamawa.xlsx", "A")  # fmt: skip
+    gdf, _ = sample_boundaries(load_dataset(workbook))
+    boundaries = write_boundaries(gdf, tmp_path / "adamawa_wards.geojson")
+    context, page, dialogs, errors = new_page(browser, viewport={"width": 412, "height": 915})
+    try:
+        page.goto(shared_stack.web_url + "/")
+        page.wait_for_selector("#log .msg.bot")
+        upload(page, workbook)
+        progress = upload(page, boundaries)
+        assert "ward polygons" in progress["text"], progress
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#log .msg.bot')]
+                     .some(m => m.textContent.includes('Match with the boundaries'))""",
+            timeout=REPLY_TIMEOUT_MS,
+        )
+        user_lines = page.locator("#log .msg.user").all_inner_texts()
+        assert any("Uploaded boundaries adamawa_wards.geojson" in t for t in user_lines)
+
+        before = bot_count(page)
+        page.fill("#message", "show the map")
+        page.keyboard.press("Enter")
+        wait_for_reply(page, before)
+        width = page.wait_for_function(
+            """() => {
+                 const maps = [...document.querySelectorAll('#log .msg.bot img')]
+                   .filter(img => img.complete && img.naturalWidth > 0);
+                 return maps.length ? maps[maps.length - 1].naturalWidth : 0;
+               }""",
+            timeout=REPLY_TIMEOUT_MS,
+        ).json_value()
+        assert width == 1080
+        page.screenshot(path=str(ARTIFACTS / "browser-map.png"), full_page=True)
+        assert not dialogs and not errors, (dialogs, errors)
+    finally:
+        context.close()

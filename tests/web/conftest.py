@@ -72,6 +72,7 @@ def run_action_server(
         "REDIS_URL": redis_url,
         "ACTION_PORT": str(port),
         "UPLOAD_MAX_BYTES": str(TEST_UPLOAD_MAX_BYTES),
+        "BOUNDARY_MAX_BYTES": str(TEST_UPLOAD_MAX_BYTES),
         "LOG_LEVEL": "WARNING",
     }
     with log_path.open("wb") as log:

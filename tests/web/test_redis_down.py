@@ -36,3 +36,23 @@ def test_upload_and_download_report_unavailable(
     assert "temporarily unavailable" in download.json()["error"]
     assert requests.get(f"{server_without_redis.url}/api/health", timeout=30).status_code == 200
     assert server_without_redis.alive()
+
+
+def test_boundary_upload_reports_unavailable(server_without_redis: ActionServer) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    wards = gpd.GeoDataFrame(
+        {"statename": ["Adamawa"], "lganame": ["Fufore"], "wardname": ["Bille"]},
+        geometry=[box(12.0, 9.0, 12.1, 9.1)],
+        crs=4326,
+    )
+    upload = requests.post(
+        f"{server_without_redis.url}/api/upload",
+        params={"sender": "s1"},
+        files={"file": ("wards.geojson", wards.to_json().encode())},
+        timeout=300,
+    )
+    assert upload.status_code == 503, upload.text
+    assert "temporarily unavailable" in upload.json()["error"]
+    assert server_without_redis.alive()
