@@ -51,6 +51,7 @@ def test_the_limit_follows_the_environment(monkeypatch) -> None:
 
 def test_nginx_body_limit_follows_upload_max_bytes(monkeypatch) -> None:
     monkeypatch.delenv("UPLOAD_MAX_BYTES", raising=False)
+    monkeypatch.delenv("BOUNDARY_MAX_BYTES", raising=False)
     assert client_max_body_size() == "124m"  # 120 MB + room for the multipart envelope
     monkeypatch.setenv("UPLOAD_MAX_BYTES", str(200 * MB))
     assert client_max_body_size() == "204m"
