@@ -383,7 +383,7 @@ WHOLE_SHEET_XML_BYTES = 320 * 1024 * 1024
 """Sheets up to this much XML (a one-year national file: 200-260 MB) go to calamine whole,
 the fastest way. calamine holds a sheet as 32-byte cells, all columns, blanks included: a
 three-year national file would cost ~1.7 GB, so bigger sheets are read in blocks."""
-BLOCK_XML_BYTES = 48 * 1024 * 1024
+BLOCK_XML_BYTES = 16 * 1024 * 1024
 """Sheet XML handed to calamine at a time; its peak is then about 5x this, whatever the size
 of the file."""
 
