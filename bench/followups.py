@@ -39,7 +39,7 @@ QUESTIONS = {
     "top/bottom N": "bottom 10",
     "wards without data": "which wards have no data?",
     "LGA totals": "totals by LGA",
-    "one ward": "tell me about Bille ward",
+    "one ward": "tell me about Ribadu ward",
     "shared ward name": "tell me about Yelwa",
     "comparison": "compare with pregnant women",
     "invalid pairs": "show the invalid data",
@@ -78,6 +78,46 @@ def save_for(redis_url: str, owners: list[str], path: Path) -> dict[str, str]:
             await store.close()
 
     return asyncio.run(save_all())
+
+
+def breakdown(path: Path) -> None:
+    """Where a comparison and a completeness answer spend their time, in this process."""
+    from actions.tpr import (
+        Selection,
+        compare_selections,
+        comparison_chart_png,
+        completeness,
+        completeness_by_month,
+        completeness_chart_png,
+        load_dataset,
+        table_csv_bytes,
+        tables_xlsx_bytes,
+    )
+
+    dataset = load_dataset(path)
+    a, b = Selection("Adamawa", "all", "u5"), Selection("Adamawa", "all", "pw")
+    compared = compare_selections(dataset, a, b)
+    by_month = completeness_by_month(dataset, a)
+    parts = {
+        "compare_selections": lambda: compare_selections(dataset, a, b),
+        "comparison CSV": lambda: table_csv_bytes(compared.wards),
+        "comparison XLSX": lambda: tables_xlsx_bytes({"Comparison": compared.wards}),
+        "comparison chart": lambda: comparison_chart_png(compared),
+        "completeness tables": lambda: (
+            completeness(dataset, a),
+            completeness_by_month(dataset, a),
+        ),
+        "completeness chart": lambda: completeness_chart_png(by_month),
+    }
+    print("\nin-process cost of the parts (median of 5, ms):")
+    for name, work in parts.items():
+        work()
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            work()
+            times.append((time.perf_counter() - started) * 1000)
+        print(f"  {name:<22}{statistics.median(times):>7.0f}")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -154,6 +194,7 @@ def main() -> int:
     verdict = "met" if compare_ratio <= COMPARE_TARGET else "NOT met"
     print(f"target comparison <= {COMPARE_TARGET}x a fresh results turn at p50: "
           f"{verdict} ({compare_ratio:.2f}x)")  # fmt: skip
+    breakdown(path)
     return 0 if errors == 0 else 1
 
 

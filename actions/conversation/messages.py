@@ -949,6 +949,11 @@ def menu_buttons(*keys: str) -> list[Button]:
     return [QUESTION_BUTTONS[k] for k in (keys or tuple(QUESTION_BUTTONS))]
 
 
+def rate(value: Any) -> str:
+    """A TPR for the analyst: `41.5%`, or `no data` when blank (never 0)."""
+    return "no data" if _is_blank(value) else pct(value)
+
+
 def points(value: Any) -> str:
     """A difference in percentage points: `+8.4 points`, `-0.3 points`; blank -> `n/a`."""
     if _is_blank(value):

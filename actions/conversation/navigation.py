@@ -276,7 +276,8 @@ class ActionContextualReply(Action):
         if message.intent == "goodbye":
             dispatcher.utter_message(text=reply or msg.GOODBYE)
             return []
-        if reply is None and cs.finished(cs.answers(tracker)) and has_dataset:
+        unanswerable = reply is None or message.intent in ("out_of_scope", "nlu_fallback")
+        if unanswerable and cs.finished(cs.answers(tracker)) and has_dataset:
             # after the results: one line of what the bot can answer, with buttons
             dispatcher.utter_message(text=msg.QUESTIONS_MENU_LINE, buttons=msg.menu_buttons())
             return []

@@ -279,11 +279,11 @@ def one_ward(
         )
     rates = detail["rates"]
     lines.append(
-        f"By method: RDT {msg.pct(rates['rdt'])} ({msg.count(detail['rdt_positive'])} of "
-        f"{msg.count(detail['rdt_tested'])}), microscopy {msg.pct(rates['microscopy'])} "
+        f"By method: RDT {msg.rate(rates['rdt'])} ({msg.count(detail['rdt_positive'])} of "
+        f"{msg.count(detail['rdt_tested'])}), microscopy {msg.rate(rates['microscopy'])} "
         f"({msg.count(detail['microscopy_positive'])} of "
-        f"{msg.count(detail['microscopy_tested'])}), combined {msg.pct(rates['combined'])}, "
-        f"higher of the two {msg.pct(rates['max'])}."
+        f"{msg.count(detail['microscopy_tested'])}), combined {msg.rate(rates['combined'])}, "
+        f"higher of the two {msg.rate(rates['max'])}."
     )
     names = detail["facility_names"]
     listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
@@ -322,7 +322,7 @@ def comparison(dataset: Any, a_values: dict[str, Any], b_values: dict[str, Any])
     counts = compared.counts()
     lines = [
         compared.title + ".",
-        f"State TPR: A {msg.pct(a_total.get('tpr'))}, B {msg.pct(b_total.get('tpr'))} "
+        f"State TPR: A {msg.rate(a_total.get('tpr'))}, B {msg.rate(b_total.get('tpr'))} "
         f"(B - A {msg.points(_difference(a_total.get('tpr'), b_total.get('tpr')))}).",
         f"Wards with data on both sides: {msg.count(counts['compared'])} of "
         f"{msg.count(counts['wards'])}; B higher in {msg.count(counts['b_higher'])}, lower in "
@@ -333,7 +333,7 @@ def comparison(dataset: Any, a_values: dict[str, Any], b_values: dict[str, Any])
         lines.append("Wards that differ most (A -> B):")
         for row in most.itertuples(index=False):
             lines.append(
-                f"- {row.ward} ({row.lga}): {msg.pct(row.a_tpr)} -> {msg.pct(row.b_tpr)} "
+                f"- {row.ward} ({row.lga}): {msg.rate(row.a_tpr)} -> {msg.rate(row.b_tpr)} "
                 f"({msg.points(row.difference)})"
             )
     stem = file_stem(a, "compare_" + _change_name(a, b))
@@ -447,8 +447,8 @@ def reporting_completeness(dataset: Any, values: dict[str, Any]) -> Answer:
     shown = weakest.head(msg.LIST_LINES)
     for row in shown.itertuples(index=False):
         lines.append(
-            f"- {row.lga}: RDT {msg.pct(row.rdt_completeness)}, microscopy "
-            f"{msg.pct(row.microscopy_completeness)} of {msg.count(row.facility_months)} "
+            f"- {row.lga}: RDT {msg.rate(row.rdt_completeness)}, microscopy "
+            f"{msg.rate(row.microscopy_completeness)} of {msg.count(row.facility_months)} "
             "facility-months"
         )
     cut = msg.list_cut_text(len(shown), len(weakest), "LGAs")

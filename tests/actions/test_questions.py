@@ -354,7 +354,11 @@ async def test_completeness_by_lga_weakest_first(
     assert weakest == sorted(weakest)
 
 
-@pytest.mark.parametrize("action", [ActionAskTopWards, ActionAskLgaTotals, ActionCompareSelection])
+@pytest.mark.parametrize(
+    "action",
+    [ActionAskLgaWards, ActionAskTopWards, ActionAskNoDataWards, ActionAskLgaTotals,
+     ActionAskWard, ActionCompareSelection, ActionAskInvalidData, ActionAskCompleteness],
+)  # fmt: skip
 async def test_before_the_results_inside_the_form_says_what_is_missing_and_asks_again(
     datasets: Datasets, dispatcher: CollectingDispatcher, action: type
 ) -> None:
@@ -374,11 +378,14 @@ async def test_before_any_dataset_explains_the_upload(dispatcher: CollectingDisp
     assert texts(dispatcher)[0].startswith("Please upload your NMEP health-facility workbook")
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("can you forecast next year", "nlu_fallback"), ("book me a flight", "out_of_scope")],
+)
 async def test_an_unanswerable_question_after_the_results_gets_one_line_and_buttons(
-    datasets: Datasets, dispatcher: CollectingDispatcher
+    datasets: Datasets, dispatcher: CollectingDispatcher, text: str, intent: str
 ) -> None:
-    tracker = after_results(datasets.two_states, "can you forecast next year",
-                            "nlu_fallback")  # fmt: skip
+    tracker = after_results(datasets.two_states, text, intent)
     await ActionContextualReply().run(dispatcher, tracker, DOMAIN)
     assert len(dispatcher.messages) == 1
     assert dispatcher.messages[0]["text"] == QUESTIONS_MENU_LINE
