@@ -4,13 +4,12 @@
   exception of `on_new_message` (Redis down, lock wait timed out) and answers `200 []`, so
   the widget cannot tell "the bot had nothing to say" from "your message was lost". Here the
   same failure is a `503 {"error": ...}` that the widget shows and that a client may retry.
-- Rasa's FailSafeTrackerStore swallows a failed tracker save (Redis gone mid-turn, or
-  replicas not confirming it under REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory
-  only, a failed load makes Rasa treat the conversation as new, and a failed custom action
-  (the action server could not reach Redis) loses the action's events while the turn is
-  still answered. Our tracker store reports all three (`TrackerStoreUnavailable`,
-  `watching_store_errors`) and then refuses to save that turn, so they answer 503 too and
-  the stored conversation stays as it was.
+- Store failures in a turn answer 503 and the turn is not saved: Rasa's FailSafeTrackerStore
+  swallows a failed tracker save (Redis gone mid-turn, or replicas not confirming it under
+  REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory only, a failed load makes Rasa treat
+  the conversation as new, and a failed custom action (the action server could not reach
+  Redis) loses the action's events while the turn is still answered. Our tracker store
+  reports all three (`watching_store_errors`) and refuses to save that turn.
 - Exactly once: a message whose `metadata.message_id` was already processed for that
   conversation is not processed again, on any replica; the repeat answers `200` with the
   replies of the first processing (kept in Redis, `tpr:replies:{<sender>}:<message_id>`,
@@ -45,11 +44,7 @@ from sanic.response import HTTPResponse, ResponseStream
 from deploy.replica_metrics import MessageObservation
 from redis_stores._redis import RedisConnector, redis_url_from
 from redis_stores.metrics import conversation_hash
-from redis_stores.tracker_store import (
-    TrackerStoreUnavailable,
-    watch_failed_actions,
-    watching_store_errors,
-)
+from redis_stores.tracker_store import watch_failed_actions, watching_store_errors
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +63,11 @@ _PENDING = b"pending:"
 
 
 class TurnNotStored(Exception):
-    """A tracker save failed during the turn and Rasa's FailSafeTrackerStore swallowed it."""
+    """A load, save or custom action failed in the turn; Rasa's FailSafeTrackerStore
+    swallowed it, our tracker store refused to save the turn."""
 
 
-_FAILURES = (Exception, asyncio.CancelledError, TrackerStoreUnavailable)
+_FAILURES = (Exception, asyncio.CancelledError)
 
 # KEYS: reply key. ARGV: claim value -> 1 deleted (the claim was still ours), else 0.
 _RELEASE = """

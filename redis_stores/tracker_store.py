@@ -219,16 +219,6 @@ def watch_failed_actions() -> None:
         processor_logger.addHandler(_FailedActionRecorder(logging.ERROR))
 
 
-class TrackerStoreUnavailable(BaseException):  # noqa: N818 - named for what it reports
-    """Redis failed while reading or saving a conversation.
-
-    A BaseException on purpose: Rasa wraps every tracker store in `FailSafeTrackerStore`,
-    whose `except Exception` turns a failed read into "new conversation" and a failed save
-    into events kept only in this replica's memory. This escapes that wrapper, so the turn
-    stops with nothing changed and our REST channel (deploy/rest_channel.py) answers 503.
-    """
-
-
 def retention_from_env() -> int:
     value = os.environ.get("TRACKER_RETENTION_SECONDS", "").strip()
     return int(value) if value else DEFAULT_RETENTION_SECONDS
@@ -275,12 +265,6 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         self._redis = RedisConnector(self.url, _SCRIPTS, store="tracker", **options)
         super().__init__(domain, event_broker, **kwargs)
 
-    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return await self._redis.run(script, keys, args)
-        except (RedisError, OSError) as exc:
-            raise TrackerStoreUnavailable(f"tracker store: {exc}") from exc
-
     def _keys(self, sender_id: str) -> list[str]:
         """The conversation's keys (one hash tag: one cluster slot), plus, except on a
         cluster, its keys under the legacy names, which the scripts migrate on first use."""
@@ -317,8 +301,6 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
                 await self._append(tracker.sender_id, new_events)
             except Exception as error:
                 _record_error(tracker.sender_id, "save", error)
-                if isinstance(error, (RedisError, OSError)):
-                    raise TrackerStoreUnavailable(f"tracker store: {error}") from error
                 raise
             note_saved(tracker, new_events)
         setattr(tracker, _STORED_MARK, events[-1] if events else _NOTHING_STORED)
@@ -368,7 +350,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         therefore appends rather than overrides (stock RedisTrackerStore merges too)."""
         if not events:
             return []
-        reply = await self._run("load", self._keys(sender_id), ["full"])
+        reply = await self._redis.run("load", self._keys(sender_id), ["full"])
         stored = {_canonical(json.loads(raw)) for raw in (reply or [])[1:]}
         return [event for event in events if _canonical(event.as_dict()) not in stored]
 
@@ -396,7 +378,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
     async def _load(self, sender_id: str, scope: str) -> DialogueStateTracker | None:
         try:
             reply = await self._run("load", self._keys(sender_id), [scope])
-        except (Exception, TrackerStoreUnavailable) as error:
+        except Exception as error:
             _record_error(sender_id, "load", error)
             raise
         if not reply:

@@ -306,11 +306,23 @@ class PrivateSentinel:
         raise RuntimeError("no sentinel alive")
 
     def wait_for_failover(self, old: RedisProcess, timeout: float = 30) -> RedisProcess:
-        _wait_for(lambda: self.primary() is not old, timeout, "sentinel failover")
-        new = self.primary()
-        _wait_for(
-            lambda: new.client().info("replication")["role"] == "master", timeout, "promotion"
-        )
+        """The new primary, once every sentinel names it and it has taken the role (so
+        restarting `old` now makes it a replica, not the primary again)."""
+
+        def agreed() -> RedisProcess | None:
+            ports = {
+                int(s.client().sentinel_get_master_addr_by_name(self.master_name)[1])
+                for s in self.sentinels
+                if s.alive()
+            }
+            if len(ports) != 1 or old.port in ports:
+                return None
+            new = next(s for s in self.servers if s.port in ports)
+            return new if new.client().info("replication")["role"] == "master" else None
+
+        _wait_for(agreed, timeout, "every sentinel to name the promoted replica")
+        new = agreed()
+        assert new is not None
         return new
 
     def stop(self) -> None:
