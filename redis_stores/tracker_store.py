@@ -377,7 +377,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
 
     async def _load(self, sender_id: str, scope: str) -> DialogueStateTracker | None:
         try:
-            reply = await self._run("load", self._keys(sender_id), [scope])
+            reply = await self._redis.run("load", self._keys(sender_id), [scope])
         except Exception as error:
             _record_error(sender_id, "load", error)
             raise
