@@ -251,12 +251,17 @@ class FailFastRestInput(RestInput):
                 metadata=metadata,
             )
 
+            # The store errors of the turn as they happen: a failed load is known before
+            # Rasa (on the empty tracker FailSafeTrackerStore hands it) sends a first line.
+            turn_errors: list[list[Any]] = []
+
             async def run_turn() -> bool:
                 """The turn, in a task of its own: a client that hangs up mid-turn (Sanic
                 then cancels the request handler) does not abort it, so its replies are
                 kept and the client's retry gets them instead of a second processing."""
                 try:
                     with watching_store_errors() as store_errors:
+                        turn_errors.append(store_errors)
                         await on_new_message(message)
                     if store_errors:
                         first = store_errors[0]
@@ -284,7 +289,8 @@ class FailFastRestInput(RestInput):
                 return response.json(collector.messages)
 
             first = await collector.queue.get()
-            if first is _DONE and not await asyncio.shield(turn):
+            failed_already = bool(turn_errors and turn_errors[0])
+            if (first is _DONE or failed_already) and not await asyncio.shield(turn):
                 return unavailable()
 
             async def finish() -> None:
