@@ -182,7 +182,7 @@ def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
     missing = result.stats["wards_without_data"]
     if missing:
         count += f"; {missing} without data (blank TPR) not shown"
-    title = f"{_wrapped(result.title, 105)}\n{count}"
+    title = f"{_wrapped(result.title, 115)}\n{count}"
     width = 9.0
     label_width = 0.3 + 0.062 * max((len(x) for x in labels), default=6)
     header = 0.2 + 0.17 * (title.count("\n") + 1)
