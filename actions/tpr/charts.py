@@ -27,9 +27,14 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100)
 
 
+# zlib level 3 instead of 6: about half the PNG encoding time for ~10% more bytes (a national
+# chart stays ~80 KB, well under what a slow link takes).
+PNG_COMPRESS_LEVEL = 3
+
+
 def _png(figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return buffer.getvalue()
 
 

@@ -172,7 +172,7 @@ def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
     Laid out in fixed inches with the bars as one collection and the labels as plain texts (no
     tight_layout pass, no Tick per ward): one draw, about half the time of the pyplot-style chart.
     """
-    from actions.tpr.charts import _figure, _wrapped, bars, row_labels
+    from actions.tpr.charts import _figure, _png, _wrapped, bars, row_labels
 
     ranked = result.top_wards(len(result.wards))
     with_data = ranked[ranked["tpr"].notna()]
@@ -206,6 +206,4 @@ def result_chart_png(result: TPRResult, top: int = 30) -> bytes:
         axes.text(50, 0.5, "No ward has test data for this selection", ha="center")
         axes.set_ylim(0, 1)
     figure.suptitle(title, fontsize=9, y=1 - 0.06 / height, va="top")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return _png(figure)

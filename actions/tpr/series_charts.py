@@ -6,13 +6,12 @@ threads. A blank TPR is a gap in a line, never a point at 0.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from actions.tpr.charts import _wrapped, bars, row_labels
+from actions.tpr.charts import _png, _wrapped, bars, row_labels
 from actions.tpr.dataset import MONTH_NAMES
 
 if TYPE_CHECKING:
@@ -28,12 +27,6 @@ def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100)
-
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def _axis_positions(periods: pd.Series) -> np.ndarray:
