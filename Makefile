@@ -87,7 +87,7 @@ pytest: setup browser-deps train ## Every pytest suite: engine, actions, stores,
 
 test: setup browser-deps lint validate train test-stories pytest ## Set up what is missing, then run every test
 
-bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history, followups, maps (prints figures and ratios)
+bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history, followups, maps, upload (prints figures and ratios)
 	$(PY) bench/ingest.py
 	$(PY) bench/analysis.py
 	$(PY) bench/trend.py
@@ -96,6 +96,7 @@ bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history,
 	$(PY) bench/race.py
 	$(PY) bench/followups.py
 	$(PY) bench/maps.py
+	$(PY) bench/upload.py
 
 clean: down ## Remove generated files (keeps .venv)
 	rm -rf var results models .pytest_cache .ruff_cache

@@ -337,6 +337,13 @@ def rasa_command(
     ]  # fmt: skip
 
 
+def tus_max_body_size() -> str:
+    """nginx's body limit on /api/uploads/: one tus chunk (TUS_MAX_CHUNK_BYTES, as the action
+    server reads it) plus 1 MiB of headroom, in whole MiB."""
+    chunk = env_int("TUS_MAX_CHUNK_BYTES", 8 * 1024 * 1024)
+    return f"{-(-chunk // (1024 * 1024)) + 1}m"
+
+
 def nginx_config(
     var_dir: Path,
     web_port: int,
@@ -370,6 +377,8 @@ def nginx_config(
             "LISTEN": f"{listen_host}:{web_port}",
             "WEB_ROOT": str(web_root),
             "CLIENT_MAX_BODY_SIZE": client_max_body_size(),
+            "TUS_MAX_BODY_SIZE": tus_max_body_size(),
+            "TUS_MAX_CHUNK_MB": str(int(tus_max_body_size()[:-1]) - 1),
         },
     )
 

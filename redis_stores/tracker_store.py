@@ -32,6 +32,7 @@ from rasa.shared.core.conversation import Dialogue
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker
+from redis.exceptions import RedisError
 
 from redis_stores._redis import RedisConnector, redis_url_from
 
@@ -84,6 +85,16 @@ return reply
 _SCRIPTS = {"append": _APPEND, "load": _LOAD}
 
 
+class TrackerStoreUnavailable(BaseException):  # noqa: N818 - named for what it reports
+    """Redis failed while reading or saving a conversation.
+
+    A BaseException on purpose: Rasa wraps every tracker store in `FailSafeTrackerStore`,
+    whose `except Exception` turns a failed read into "new conversation" and a failed save
+    into events kept only in this replica's memory. This escapes that wrapper, so the turn
+    stops with nothing changed and our REST channel (deploy/rest_channel.py) answers 503.
+    """
+
+
 def retention_from_env() -> int:
     value = os.environ.get("TRACKER_RETENTION_SECONDS", "").strip()
     return int(value) if value else DEFAULT_RETENTION_SECONDS
@@ -130,6 +141,12 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         self._redis = RedisConnector(self.url, _SCRIPTS, **options)
         super().__init__(domain, event_broker, **kwargs)
 
+    async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await self._redis.run(script, keys, args)
+        except (RedisError, OSError) as exc:
+            raise TrackerStoreUnavailable(f"tracker store: {exc}") from exc
+
     def _keys(self, sender_id: str) -> list[str]:
         return [
             f"{self.key_prefix}events:{sender_id}",
@@ -147,7 +164,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         if new_events:
             if self.event_broker is not None:
                 await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
-            await self._redis.run(
+            await self._run(
                 "append",
                 self._keys(tracker.sender_id),
                 [
@@ -182,7 +199,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         therefore appends rather than overrides (stock RedisTrackerStore merges too)."""
         if not events:
             return []
-        reply = await self._redis.run("load", self._keys(sender_id), ["full"])
+        reply = await self._run("load", self._keys(sender_id), ["full"])
         stored = {_canonical(json.loads(raw)) for raw in (reply or [])[1:]}
         return [event for event in events if _canonical(event.as_dict()) not in stored]
 
@@ -208,7 +225,7 @@ class AppendOnlyRedisTrackerStore(TrackerStore):
         return await self._load(conversation_id, "full")
 
     async def _load(self, sender_id: str, scope: str) -> DialogueStateTracker | None:
-        reply = await self._redis.run("load", self._keys(sender_id), [scope])
+        reply = await self._run("load", self._keys(sender_id), [scope])
         if not reply:
             logger.debug("Could not find tracker for conversation ID '%s'.", sender_id)
             return None

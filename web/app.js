@@ -211,8 +211,9 @@
   }
 
   // --- notices and retry ----------------------------------------------------------------------
-  function showNotice(text, retry) {
+  function showNotice(text, retry, label) {
     noticeText.textContent = text;
+    noticeRetry.textContent = label || "Retry";
     retryAction = retry || null;
     noticeRetry.hidden = !retry;
     noticeRetry.disabled = false;
@@ -252,7 +253,9 @@
   }
 
   /* Posts one message. A retry re-posts the same body (same message_id) only after this
-     attempt has definitely failed, and only once per click. */
+     attempt has failed, and only once per click. The server processes a message_id at most
+     once (deploy/rest_channel.py): when the first attempt was processed but its answer was
+     lost on the way, the retry gets that answer, and "yes" never lands on the next question. */
   function deliver(body) {
     setBusy(true);
     fetch(WEBHOOK, {
@@ -308,9 +311,59 @@
     progressText.textContent = text;
   }
 
+  /* Resumable upload with the tus 1.0.0 protocol (core + creation + termination), hand-rolled
+     (docs/widget.md): POST creates the upload, each PATCH sends one chunk from the offset the
+     server holds, HEAD asks for that offset after a drop, GET answers what POST /api/upload
+     would. The upload URL is kept in localStorage per file, so a reload can resume it. */
+  var TUS = "api/uploads/";
+  var CHUNK_BYTES = 2 * 1048576;
+  var BACKOFF_SECONDS = [1, 2, 4, 8, 15, 30, 30, 30, 60, 60];
+  var currentUpload = null;   // {file, url, cancelled, xhr, timer}
+
+  function fileKey(file) {
+    return "tpr.upload." + sender + "." + [file.name, file.size, file.lastModified].join("|");
+  }
+  function utf8b64(text) { return btoa(unescape(encodeURIComponent(text))); }
+  function metadataHeader(file) {
+    return "filename " + utf8b64(file.name) + ",sender " + utf8b64(sender);
+  }
+
+  /* One tus request; resolves {status, xhr} for any HTTP answer, rejects on a network error. */
+  function tusRequest(method, url, headers, body, onProgress) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      if (currentUpload) currentUpload.xhr = xhr;
+      xhr.open(method, url);
+      xhr.setRequestHeader("Tus-Resumable", "1.0.0");
+      Object.keys(headers || {}).forEach(function (name) { xhr.setRequestHeader(name, headers[name]); });
+      if (onProgress) xhr.upload.addEventListener("progress", function (e) { onProgress(e.loaded); });
+      xhr.addEventListener("load", function () { resolve({ status: xhr.status, xhr: xhr }); });
+      xhr.addEventListener("error", function () { reject({ network: true }); });
+      xhr.addEventListener("timeout", function () { reject({ network: true }); });
+      xhr.addEventListener("abort", function () { reject({ aborted: true }); });
+      xhr.send(body == null ? null : body);
+    });
+  }
+  function jsonOf(xhr) { try { return JSON.parse(xhr.responseText); } catch (e) { return null; } }
+  function wait(job, seconds) {
+    return new Promise(function (resolve, reject) {
+      job.timer = setTimeout(resolve, seconds * 1000);
+      job.stopWaiting = function () { clearTimeout(job.timer); reject({ aborted: true }); };
+    });
+  }
+
+  /* The server's offset for a stored upload URL: a number, null when expired/unknown. */
+  function serverOffset(url) {
+    return tusRequest("HEAD", url, {}, null).then(function (res) {
+      if (res.status === 200) return Number(res.xhr.getResponseHeader("Upload-Offset"));
+      if (res.status === 404 || res.status === 410 || res.status === 403) return null;
+      throw { status: res.status, unavailable: res.status >= 500 };
+    });
+  }
+
   function upload(file) {
     if (!file) return;
-    if (currentXhr) { showNotice("An upload is already in progress.", null); return; }
+    if (currentUpload) { showNotice("An upload is already in progress.", null); return; }
     hideNotice();
     if (file.size === 0) { add({ who: "error", text: "The file " + file.name + " is empty." }); return; }
     // Ward boundary files (GeoJSON, zipped shapefile, GeoPackage) have their own, larger limit;
@@ -321,78 +374,185 @@
       add({ who: "error", text: "The file " + file.name + " is " + mb(file.size) + ", larger than the " + mb(limit) + " limit. Please upload a smaller " + (isBoundaries ? "boundary file (fewer states, or a zipped shapefile)." : "export (for example one state).") });
       return;
     }
-    var started = Date.now();
-    var xhr = new XMLHttpRequest();
-    currentXhr = xhr;
+    var saved = null;
+    try { saved = JSON.parse(load(fileKey(file)) || "null"); } catch (e) { saved = null; }
+    if (!saved || !saved.url) { startUpload(file, null); return; }
+    // The same file was being uploaded before (e.g. before a reload): offer to resume it.
+    serverOffset(saved.url).then(function (offset) {
+      if (offset == null || offset <= 0 || offset >= file.size) { startUpload(file, offset === file.size ? saved.url : null); return; }
+      showNotice("Part of " + file.name + " was already sent: " + mb(offset) + " of " + mb(file.size) + ". Resume the upload?",
+        function () { hideNotice(); startUpload(file, saved.url); }, "Resume");
+    }).catch(function () { startUpload(file, saved.url); });
+  }
+
+  function startUpload(file, resumeUrl) {
+    var job = { file: file, url: resumeUrl, cancelled: false, xhr: null, timer: null, stopWaiting: null, resumedAt: null };
+    currentUpload = job;
+    currentXhr = job;
     uploadButton.disabled = true;
     cancelButton.hidden = false;
     progressBox.dataset.state = "uploading";
     setProgress(0, "Uploading " + file.name + "…");
-    xhr.upload.addEventListener("progress", function (e) {
-      if (!e.lengthComputable) return;
-      var pct = (100 * e.loaded) / e.total;
-      var elapsed = (Date.now() - started) / 1000;
-      var left = e.loaded > 0 && elapsed > 2 ? Math.round((elapsed * (e.total - e.loaded)) / e.loaded) : null;
-      setProgress(pct, "Uploading " + file.name + ": " + mb(e.loaded) + " of " + mb(e.total) + " (" + Math.floor(pct) + "%)" +
+    var started = Date.now(), sentAtStart = 0, attempt = 0;
+
+    function showSent(offset) {
+      var pct = (100 * offset) / file.size;
+      var elapsed = (Date.now() - started) / 1000, sent = offset - sentAtStart;
+      var left = sent > 0 && elapsed > 2 ? Math.round((elapsed * (file.size - offset)) / sent) : null;
+      setProgress(pct, "Uploading " + file.name + ": " +
+        (job.resumedAt != null ? "resumed at " + mb(job.resumedAt) + " of " + mb(file.size) + "; " : "") +
+        mb(offset) + " of " + mb(file.size) + " (" + Math.floor(pct) + "%)" +
         (left != null && left > 0 ? ", about " + (left > 90 ? Math.round(left / 60) + " min" : left + " s") + " left" : ""));
-    });
-    xhr.upload.addEventListener("load", function () {
+    }
+
+    function create() {
+      return tusRequest("POST", TUS, { "Upload-Length": String(file.size), "Upload-Metadata": metadataHeader(file) }, null)
+        .then(function (res) {
+          if (res.status !== 201) throw { status: res.status, data: jsonOf(res.xhr), unavailable: res.status >= 500 };
+          job.url = new URL(res.xhr.getResponseHeader("Location"), window.location.href).href;
+          store(fileKey(file), JSON.stringify({ url: job.url }));
+          return 0;
+        });
+    }
+
+    /* Where to continue: the server's offset (after a drop or a reload), or a new upload. */
+    function locate() {
+      if (!job.url) return create();
+      return serverOffset(job.url).then(function (offset) {
+        if (offset == null) { job.url = null; return create(); }  // expired: start again
+        if (offset > 0) { job.resumedAt = offset; sentAtStart = offset; started = Date.now(); }
+        return offset;
+      });
+    }
+
+    function sendFrom(offset) {
+      if (job.cancelled) throw { aborted: true };
+      showSent(offset);
+      if (offset >= file.size) return finishUpload();
+      var end = Math.min(offset + CHUNK_BYTES, file.size);
+      var last = end === file.size;
+      return tusRequest("PATCH", job.url,
+        { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+        file.slice(offset, end),
+        function (loaded) {
+          showSent(offset + loaded);
+          if (last && offset + loaded >= file.size) {
+            progressBox.dataset.state = "reading";
+            setProgress(100, "Upload complete. Reading the file (a national file takes a minute)…", true);
+          }
+        }
+      ).then(function (res) {
+        if (res.status === 204) { attempt = 0; return sendFrom(Number(res.xhr.getResponseHeader("Upload-Offset"))); }
+        if (res.status === 409) return locate().then(sendFrom);  // the server holds another offset
+        if (res.status === 404 || res.status === 410) { job.url = null; return create().then(sendFrom); }
+        throw { status: res.status, data: jsonOf(res.xhr), unavailable: res.status >= 500 || res.status === 429 };
+      });
+    }
+
+    function finishUpload() {
       progressBox.dataset.state = "reading";
       setProgress(100, "Upload complete. Reading the file (a national file takes a minute)…", true);
-    });
-    function finish() {
+      return tusRequest("GET", job.url, {}, null).then(function (res) {
+        var data = jsonOf(res.xhr);
+        if (res.status === 409) return locate().then(sendFrom);
+        if (res.status >= 500) throw { status: res.status, unavailable: true };
+        return { status: res.status, data: data };
+      });
+    }
+
+    function run() {
+      return locate().then(sendFrom).catch(function (err) {
+        if (job.cancelled || (err && err.aborted)) throw { aborted: true };
+        if (!(err && (err.network || err.unavailable)) || attempt >= BACKOFF_SECONDS.length) throw err;
+        // A dropped connection or a busy server: wait, then continue from the server's offset.
+        var delay = BACKOFF_SECONDS[attempt++];
+        progressBox.dataset.state = "retrying";
+        progressText.textContent = "Connection lost. Retrying in " + delay + " s…";
+        return wait(job, delay).then(function () { progressBox.dataset.state = "uploading"; return run(); });
+      });
+    }
+
+    function done() {
+      currentUpload = null;
       currentXhr = null;
       uploadButton.disabled = false;
       cancelButton.hidden = true;
       fileInput.value = "";
     }
-    xhr.addEventListener("load", function () {
-      finish();
-      var data = null;
-      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-      if (xhr.status === 200 && data && data.boundaries_id) {
+
+    run().then(function (result) {
+      done();
+      try { localStorage.removeItem(fileKey(file)); } catch (e) { /* ignore */ }
+      var data = result.data;
+      if (result.status === 200 && data && data.boundaries_id) {  // a ward boundary file (interfaces.md)
         progressBox.dataset.state = "done";
         setProgress(100, "Uploaded " + file.name + " (" + Number(data.wards || 0).toLocaleString("en-US") + " ward polygons).");
         sendWhenIdle("/boundaries_uploaded" + JSON.stringify({ boundaries_id: String(data.boundaries_id) }),
           "Uploaded boundaries " + file.name);
-      } else if (xhr.status === 200 && data && data.dataset_id) {
+      } else if (result.status === 200 && data && data.dataset_id) {
         progressBox.dataset.state = "done";
-        setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows).");
+        setProgress(100, "Uploaded " + file.name + " (" + Number(data.rows || 0).toLocaleString("en-US") + " rows)" +
+          (job.resumedAt != null ? ", resumed at " + mb(job.resumedAt) + " of " + mb(file.size) : "") + ".");
         var command = "/dataset_uploaded" + JSON.stringify({ dataset_id: String(data.dataset_id) });
         sendWhenIdle(command, "Uploaded " + file.name);
-      } else if (xhr.status >= 400 && xhr.status < 500) {
-        progressBox.dataset.state = "failed";
-        progressBox.hidden = true;
-        var fallback = xhr.status === 413
-          ? "The file is larger than the upload limit. Please upload a smaller export (for example one state)."
-          : "The upload was refused (error " + xhr.status + ").";
-        add({ who: "error", text: (data && data.error) || fallback });
       } else {
-        progressBox.dataset.state = "failed";
-        progressBox.hidden = true;
-        showNotice("The upload service is temporarily unavailable.", function () { hideNotice(); upload(file); });
+        uploadRefused(result.status, data);
       }
-    });
-    xhr.addEventListener("error", function () {
-      finish();
+    }).catch(function (err) {
+      done();
+      progressBox.hidden = true;
+      if (err && err.aborted) {
+        progressBox.dataset.state = "cancelled";
+        if (job.url) tusRequest("DELETE", job.url, {}, null).catch(function () { /* expires anyway */ });
+        try { localStorage.removeItem(fileKey(file)); } catch (e) { /* ignore */ }
+        return;
+      }
       progressBox.dataset.state = "failed";
-      progressBox.hidden = true;
-      showNotice("The upload was interrupted: cannot reach the server.", function () { hideNotice(); upload(file); });
+      if (err && err.status && !err.unavailable) {
+        try { localStorage.removeItem(fileKey(file)); } catch (e) { /* ignore */ }
+        uploadRefused(err.status, err.data);
+        return;
+      }
+      showNotice(err && err.unavailable
+        ? "The upload service is temporarily unavailable. What was sent is kept."
+        : "The upload was interrupted: cannot reach the server. What was sent is kept.",
+        function () { hideNotice(); startUpload(file, job.url); });
     });
-    xhr.addEventListener("abort", function () {
-      finish();
-      progressBox.dataset.state = "cancelled";
-      progressBox.hidden = true;
-    });
-    var data = new FormData();
-    data.append("file", file, file.name);
-    xhr.open("POST", UPLOAD + "?sender=" + encodeURIComponent(sender));
-    xhr.send(data);
+  }
+
+  function uploadRefused(status, data) {
+    progressBox.dataset.state = "failed";
+    progressBox.hidden = true;
+    var fallback = status === 413
+      ? "The file is larger than the upload limit. Please upload a smaller export (for example one state)."
+      : "The upload was refused (error " + status + ").";
+    add({ who: "error", text: (data && data.error) || fallback });
+  }
+
+  /* After a reload: say that an unfinished upload can be resumed by choosing the file again. */
+  function mentionUnfinishedUploads() {
+    var prefix = "tpr.upload." + sender + ".";
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var key = localStorage.key(i);
+        if (key && key.indexOf(prefix) === 0) {
+          var name = key.slice(prefix.length).split("|")[0];
+          showNotice("The upload of " + name + " did not finish. Choose the same file again to resume it where it stopped.", null);
+          return;
+        }
+      }
+    } catch (e) { /* storage unavailable */ }
   }
 
   uploadButton.addEventListener("click", function () { fileInput.click(); });
   fileInput.addEventListener("change", function () { upload(fileInput.files && fileInput.files[0]); });
-  cancelButton.addEventListener("click", function () { if (currentXhr) currentXhr.abort(); });
+  cancelButton.addEventListener("click", function () {
+    var job = currentUpload;
+    if (!job) return;
+    job.cancelled = true;
+    if (job.stopWaiting) job.stopWaiting();
+    if (job.xhr) job.xhr.abort();
+  });
 
   var dragDepth = 0;
   function hasFiles(e) { return e.dataTransfer && Array.prototype.indexOf.call(e.dataTransfer.types || [], "Files") >= 0; }
@@ -435,6 +595,7 @@
   }
   if (!history.length) greet();
   scrollDown();
+  mentionUnfinishedUploads();
 
   fetch(HEALTH).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) {
     if (h && h.upload_max_bytes) uploadMaxBytes = h.upload_max_bytes;

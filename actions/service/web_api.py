@@ -220,17 +220,27 @@ async def upload(request: Request) -> HTTPResponse:
         # Splitting the envelope and decoding a CSV take ~0.1 s for 30 MB: off the loop.
         data, filename = await asyncio.to_thread(extract_file, request, body)
         del body
-        sniffed = await asyncio.to_thread(sniff, data, limits)
     except UploadRejected as rejected:
         return error(rejected.message, rejected.status)
+    status, payload = await handle_uploaded_file(sender, data, filename)
+    return response.json(payload, status=status)
+
+
+async def handle_uploaded_file(sender: str, data: bytes, filename: str) -> tuple[int, dict]:
+    """Every check, the isolated parse and the store step of an upload, whichever way its
+    bytes arrived (`POST /api/upload` or a finished tus upload): (HTTP status, JSON body)."""
+    limits = UploadLimits.from_env()
+    try:
+        sniffed = await asyncio.to_thread(sniff, data, limits)
+    except UploadRejected as rejected:
+        return rejected.status, {"error": rejected.message}
 
     source_name = safe_source_name(filename, sniffed.kind)
     outcome, payload, summary = await run_parse(sniffed.data, source_name)
     if outcome != "ok":
-        return error(str(payload), 422)
+        return 422, {"error": str(payload)}
     if sniffed.is_boundaries:
-        status, body = await store_boundaries(sender, payload, summary)
-        return response.json(body, status=status)
+        return await store_boundaries(sender, payload, summary)
 
     try:
         from actions.tpr import Dataset
@@ -239,9 +249,9 @@ async def upload(request: Request) -> HTTPResponse:
         dataset_id = await dataset_store().save(owner=sender, dataset=dataset, summary=summary)
     except Exception:
         logger.exception("storing an uploaded dataset failed")
-        return error(UNAVAILABLE, 503)
+        return 503, {"error": UNAVAILABLE}
     logger.info("stored dataset %s for sender (rows=%s)", dataset_id, summary.get("rows"))
-    return response.json({**summary, "dataset_id": dataset_id})
+    return 200, {**summary, "dataset_id": dataset_id}
 
 
 async def store_boundaries(sender: str, payload: bytes, summary: dict) -> tuple[int, dict]:

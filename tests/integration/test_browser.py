@@ -362,7 +362,9 @@ def test_another_senders_dataset_is_refused_without_revealing_it(
     try:
         alice_page.goto(shared_stack.web_url + "/")
         alice_page.wait_for_selector("#log .msg.bot")
-        with alice_page.expect_response(lambda r: "/api/upload" in r.url) as response_info:
+        with alice_page.expect_response(
+            lambda r: "/api/uploads/" in r.url and r.request.method == "GET"
+        ) as response_info:
             upload(alice_page, workbook)
         alice_id = response_info.value.json()["dataset_id"]
 
