@@ -134,21 +134,41 @@ def sheet_name(name: str, taken: set[str] | None = None) -> str:
 
 def tables_xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
     """Workbook with one sheet per table (in order); rates rounded to 2 decimals, blanks empty,
-    text never a formula or a link, header row frozen."""
+    text never a formula or a link, header row frozen.
+
+    Written row by row with xlsxwriter itself: pandas' to_excel builds a styled cell object per
+    value, which was most of the time of a national-size workbook.
+    """
+    import xlsxwriter
+
     buffer = io.BytesIO()
-    options = {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True}
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+               "nan_inf_to_errors": True}  # fmt: skip
     taken: set[str] = set()
-    with pd.ExcelWriter(buffer, engine="xlsxwriter", engine_kwargs={"options": options}) as writer:
-        for name, table in sheets.items():
-            frame = _written(table, escape=False)
-            frame = frame.astype(object).where(frame.notna(), None)
-            title = sheet_name(name, taken)
-            frame.to_excel(writer, sheet_name=title, index=False)
-            sheet = writer.sheets[title]
-            sheet.freeze_panes(1, 0)
-            for position, column in enumerate(frame.columns):
-                width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
-                sheet.set_column(position, position, min(max(width + 2, 8), 60))
+    workbook = xlsxwriter.Workbook(buffer, options)
+    header_format = workbook.add_format({"bold": True, "border": 1, "align": "center",
+                                         "valign": "top"})  # fmt: skip
+    for name, table in sheets.items():
+        frame = _written(table, escape=False)
+        frame = frame.astype(object).where(frame.notna(), None)
+        sheet = workbook.add_worksheet(sheet_name(name, taken))
+        header = [str(column) for column in frame.columns]
+        sheet.write_row(0, 0, header, header_format)
+        for row_number, row in enumerate(frame.itertuples(index=False, name=None), start=1):
+            for column_number, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, np.generic):
+                    value = value.item()  # a numpy scalar in a mixed column: write the number
+                try:
+                    sheet.write(row_number, column_number, value)
+                except TypeError:  # an object xlsxwriter has no type for: its text
+                    sheet.write_string(row_number, column_number, str(value))
+        sheet.freeze_panes(1, 0)
+        for position, column in enumerate(frame.columns):
+            width = max([len(str(column))] + [len(str(v)) for v in frame[column].head(200)])
+            sheet.set_column(position, position, min(max(width + 2, 8), 60))
+    workbook.close()
     return buffer.getvalue()
 
 
