@@ -87,7 +87,7 @@ pytest: setup browser-deps train ## Every pytest suite: engine, actions, stores,
 
 test: setup browser-deps lint validate train test-stories pytest ## Set up what is missing, then run every test
 
-bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history, followups, maps, upload (prints figures and ratios)
+bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history, followups, maps, upload, redis modes (prints figures and ratios)
 	$(PY) bench/ingest.py
 	$(PY) bench/analysis.py
 	$(PY) bench/trend.py
@@ -97,6 +97,7 @@ bench: setup train ## Benchmarks: ingest, analysis, trend, race, turns, history,
 	$(PY) bench/followups.py
 	$(PY) bench/maps.py
 	$(PY) bench/upload.py
+	$(PY) bench/redis_modes.py
 
 clean: down ## Remove generated files (keeps .venv)
 	rm -rf var results models .pytest_cache .ruff_cache

@@ -4,12 +4,19 @@
 (b) 3 replicas + our Redis stores, through nginx round-robin;
 (c) 3 replicas + stock RedisTrackerStore / RedisLockStore, through nginx;
 (d) 1 replica + our Redis stores: the stores' own cost, apart from running 3 replicas on
-    the same cores (on a 2-core machine extra replicas add contention, not CPU).
+    the same cores (on a 2-core machine extra replicas add contention, not CPU);
+(e) as (d) on Redis under Sentinel (a primary, two replicas, three sentinels);
+(f) as (e) with REDIS_MIN_REPLICAS_ACK=1 (every write WAITs for a replica);
+(g) as (d) on a Redis Cluster of 3 primaries (one replica each).
+Target: p50 and p95 of (e), (f), (g) <= 1.3 x (d), the same replica count on one server.
+After measuring (e), (f) and (g), the Redis primary (for (g): one cluster primary) is
+SIGKILLed under 10 live conversations: printed are the seconds from the kill to the first
+answered turn, and how many acknowledged turns (HTTP 200) are missing from the trackers.
 
 Every set-up goes through nginx and runs the analysts' workflow (upload message, state,
 confirm, level, age group) in every conversation. Target: p50 and p95 of (b) <= 1.2 x (a).
 
-    .venv/bin/python bench/turns.py [--concurrency 20] [--rounds 3] [--only a,b,c,d]
+    .venv/bin/python bench/turns.py [--concurrency 20] [--rounds 3] [--only a,b,c,d,e,f,g]
 """
 
 from __future__ import annotations
@@ -23,23 +30,28 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.helpers import PrivateRedis  # noqa: E402
+from tests.helpers import PrivateCluster, PrivateRedis, PrivateSentinel  # noqa: E402
 from tests.integration.stack import (  # noqa: E402
     ANALYST_STEPS,
     RunningStack,
+    fetch_tracker,
     in_memory_endpoints,
     post_message,
     save_datasets,
     start_stack,
     stock_endpoints,
     uploaded_message,
+    user_texts,
 )
+from tests.integration.test_redis_failover import run_failover  # noqa: E402
 
 TARGET_RATIO = 1.2
+HA_TARGET_RATIO = 1.3
 
 
 @dataclass
@@ -92,40 +104,112 @@ def measure(name: str, stack: RunningStack, concurrency: int, rounds: int) -> La
     return result
 
 
+@dataclass
+class Failover:
+    setup: str
+    seconds_to_first_turn: float
+    acknowledged: int
+    lost: int
+    retried: int
+
+
+def measure_failover(name: str, stack: RunningStack, topology: Any) -> Failover:
+    """SIGKILL the primary under 10 live conversations (see tests/integration/
+    test_redis_failover.py), restart it as its supervisor would, count what was lost."""
+    victim: list[Any] = []
+
+    def kill() -> float:
+        if isinstance(topology, PrivateSentinel):
+            victim.append(topology.primary())
+        else:
+            victim.append(topology.primary_nodes()[0])
+        victim[0].kill()
+        return time.monotonic()
+
+    def recover() -> None:
+        if isinstance(topology, PrivateSentinel):
+            topology.wait_for_failover(victim[0])
+            victim[0].start()
+        else:
+            deadline = time.monotonic() + 60
+            while len(topology.primary_nodes()) < topology.primaries:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no cluster replica took over")
+                time.sleep(0.2)
+            victim[0].start()
+
+    chats, seconds = run_failover(stack, kill, recover)
+    lost = 0
+    for index, chat in enumerate(chats):
+        tracker = fetch_tracker(stack.replica_urls[index % len(stack.replica_urls)], chat.sender)
+        stored = user_texts(tracker)
+        lost += sum(1 for text in chat.acknowledged if text not in stored)
+    return Failover(
+        name,
+        seconds,
+        sum(len(c.acknowledged) for c in chats),
+        lost,
+        sum(c.retries for c in chats),
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="workflows per conversation slot")
-    parser.add_argument("--only", default="a,b,c,d", help="set-ups to run (a is the baseline)")
+    parser.add_argument(
+        "--only", default="a,b,c,d,e,f,g", help="set-ups to run (a and d are baselines)"
+    )
     args = parser.parse_args()
 
     results: list[Latencies] = []
+    failovers: list[Failover] = []
     tmp = REPO_ROOT / "var" / "bench-turns"  # stacks and logs stay here for inspection
     shutil.rmtree(tmp, ignore_errors=True)
-    redis = PrivateRedis(Path(tmp) / "redis").start()
+    # AOF fsync every second, as the Sentinel and cluster servers of (e)-(g)
+    redis = PrivateRedis(Path(tmp) / "redis", appendfsync="everysec").start()
+    wait_env = {"REDIS_MIN_REPLICAS_ACK": "1", "REDIS_WAIT_MS": "1000"}
     try:
-        setups = [
-            ("(a) 1 replica, in-memory stores", 1, in_memory_endpoints(Path(tmp))),
-            ("(b) 3 replicas, our Redis stores", 3, None),
-            ("(c) 3 replicas, stock Redis stores", 3, stock_endpoints(Path(tmp), redis.url)),
-            ("(d) 1 replica, our Redis stores", 1, None),
+        setups: list[tuple[str, int, Path | None, str | None]] = [
+            ("(a) 1 replica, in-memory stores", 1, in_memory_endpoints(Path(tmp)), None),
+            ("(b) 3 replicas, our Redis stores", 3, None, None),
+            ("(c) 3 replicas, stock Redis stores", 3, stock_endpoints(Path(tmp), redis.url), None),
+            ("(d) 1 replica, our Redis stores", 1, None, None),
+            ("(e) 1 replica, Sentinel", 1, None, "sentinel"),
+            ("(f) 1 replica, Sentinel, WAIT 1", 1, None, "sentinel-wait"),
+            ("(g) 1 replica, Cluster 3 primaries", 1, None, "cluster"),
         ]
         wanted = {f"({key.strip()})" for key in args.only.split(",")} | {"(a)"}
         setups = [setup for setup in setups if setup[0].split()[0] in wanted]
-        for index, (name, replicas, endpoints) in enumerate(setups):
+        for index, (name, replicas, endpoints, mode) in enumerate(setups):
             print(f"starting {name} ...", flush=True)
-            stack = start_stack(
-                Path(tmp) / f"stack-{index}",
-                replicas=replicas,
-                redis_url=redis.url,
-                endpoints=endpoints,
-            )
-            started = time.monotonic()
+            topology: Any = None
+            env: dict[str, str] = {}
+            if mode and mode.startswith("sentinel"):
+                topology = PrivateSentinel(Path(tmp) / f"sentinel-{index}", replicas=2).start()
+                env = {**topology.env, **(wait_env if mode == "sentinel-wait" else {})}
+            elif mode == "cluster":
+                topology = PrivateCluster(Path(tmp) / f"cluster-{index}").start()
+                env = topology.env
             try:
-                results.append(measure(name, stack, args.concurrency, args.rounds))
+                stack = start_stack(
+                    Path(tmp) / f"stack-{index}",
+                    replicas=replicas,
+                    redis_url=None if topology else redis.url,
+                    endpoints=endpoints,
+                    env=env,
+                )
+                started = time.monotonic()
+                try:
+                    results.append(measure(name, stack, args.concurrency, args.rounds))
+                    if topology is not None:
+                        failovers.append(measure_failover(name, stack, topology))
+                finally:
+                    stack.down()
+                print(f"  measured in {time.monotonic() - started:.0f} s", flush=True)
             finally:
-                stack.down()
-            print(f"  measured in {time.monotonic() - started:.0f} s", flush=True)
+                if topology is not None:
+                    topology.stop()
     finally:
         redis.stop()
 
@@ -144,6 +228,24 @@ def main() -> int:
             met = ours.p50 <= TARGET_RATIO * floor.p50 and ours.p95 <= TARGET_RATIO * floor.p95
             label = ours.setup.split()[0]
             print(f"target {label} <= {TARGET_RATIO} x (a): {'met' if met else 'NOT met'}")
+    single = next((r for r in results if r.setup.startswith("(d)")), None)
+    if single is not None:
+        for ours in results:
+            if ours.setup.startswith(("(e)", "(f)", "(g)")):
+                p50, p95 = ours.p50 / single.p50, ours.p95 / single.p95
+                met = p50 <= HA_TARGET_RATIO and p95 <= HA_TARGET_RATIO
+                print(
+                    f"{ours.setup.split()[0]} vs (d) one server: p50 x{p50:.2f}, p95 x{p95:.2f}"
+                    f" (target <= {HA_TARGET_RATIO}: {'met' if met else 'NOT met'})"
+                )
+    if failovers:
+        print("\nSIGKILL of the primary under 10 live conversations")
+        print(f"{'set-up':<38}{'s to 1st turn':>14}{'acked':>7}{'lost':>6}{'retried':>9}")
+        for f in failovers:
+            print(
+                f"{f.setup:<38}{f.seconds_to_first_turn:>14.1f}{f.acknowledged:>7}"
+                f"{f.lost:>6}{f.retried:>9}"
+            )
     return 0
 
 

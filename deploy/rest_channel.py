@@ -14,6 +14,12 @@
 The URL stays /webhooks/rest/webhook (the channel is still named "rest"). credentials.yml
 selects it with `deploy.rest_channel.FailFastRestInput:` (PYTHONPATH is the repository root);
 optional keys: `url` (Redis; default REDIS_URL), `reply_ttl_seconds`, `wait_seconds`.
+- Store failures in a turn answer 503 and the turn is not saved: Rasa's FailSafeTrackerStore
+  swallows a failed tracker save (Redis gone mid-turn, or replicas not confirming it under
+  REDIS_MIN_REPLICAS_ACK) and keeps the turn in memory only, a failed load makes Rasa treat
+  the conversation as new, and a failed custom action (the action server could not reach
+  Redis) loses the action's events while the turn is still answered. Our tracker store
+  reports all three (`watching_store_errors`) and refuses to save that turn.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from redis_stores._redis import RedisConnector, redis_url_from
-from redis_stores.tracker_store import TrackerStoreUnavailable
+from redis_stores.tracker_store import watch_failed_actions, watching_store_errors
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ POLL_SECONDS = 0.1
 # nginx passes each streamed line on at once instead of buffering the whole answer.
 NO_PROXY_BUFFERING = {"X-Accel-Buffering": "no"}
 _PENDING = b"pending:"
-_FAILURES = (Exception, asyncio.CancelledError, TrackerStoreUnavailable)
+_FAILURES = (Exception, asyncio.CancelledError)
 
 # KEYS: reply key. ARGV: claim value -> 1 deleted (the claim was still ours), else 0.
 _RELEASE = """
@@ -169,6 +175,7 @@ class FailFastRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
+        watch_failed_actions()
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -210,7 +217,13 @@ class FailFastRestInput(RestInput):
                 then cancels the request handler) does not abort it, so its replies are
                 kept and the client's retry gets them instead of a second processing."""
                 try:
-                    await on_new_message(message)
+                    with watching_store_errors() as store_errors:
+                        await on_new_message(message)
+                    if store_errors:
+                        first = store_errors[0]
+                        raise RuntimeError(
+                            f"turn not stored ({first.operation} failed: {first.error})"
+                        )
                 except _FAILURES:
                     logger.exception("message of %s could not be processed", sender_id)
                     if key and claim:

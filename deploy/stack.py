@@ -7,10 +7,13 @@
     python deploy/stack.py nginx-config --out F   nginx.conf for containers (docker-compose)
 
 supervisord (from the venv) supervises the replicas, the action server and nginx, with logs
-under `$STACK_VAR_DIR/log/`. Redis is `$REDIS_URL` when it answers, else the shared
+under `$STACK_VAR_DIR/log/`. Redis is the Sentinel-managed primary of `$REDIS_SENTINELS`
+or the cluster of `$REDIS_CLUSTER_NODES` when set (never one of ours: `up` waits until it
+answers, else fails), else `$REDIS_URL` when it answers, else the shared
 redis://127.0.0.1:6379/0 when it answers, else a private redis-server with AOF under
 `$STACK_VAR_DIR/redis/` that this script starts and stops itself (it must be up before the
-replicas connect, so it is not a supervisord program). Variables: docs/architecture.md.
+replicas connect, so it is not a supervisord program). Variables: docs/architecture.md,
+docs/stores.md (Redis modes).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEPLOY_DIR = REPO_ROOT / "deploy"
 SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
+EXTERNAL_REDIS_VARIABLES = ("REDIS_SENTINELS", "REDIS_CLUSTER_NODES")
 STATE_FILE = "stack.json"
 LOG_TAIL_LINES = 40
 
@@ -85,7 +89,7 @@ class StackConfig:
             endpoints=env_path("STACK_ENDPOINTS", "endpoints.yml"),
             credentials=env_path("STACK_CREDENTIALS", "credentials.yml"),
             web_root=env_path("STACK_WEB_ROOT", "web"),
-            redis_url=os.environ.get("REDIS_URL", "").strip() or None,
+            redis_url=configured_redis_url(),
             start_timeout=float(os.environ.get("STACK_START_TIMEOUT", "420")),
         )
 
@@ -186,16 +190,35 @@ def http_get(url: str, timeout: float = 3.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def redis_answers(url: str, timeout: float = 2.0) -> bool:
-    import redis  # noqa: PLC0415 - the venv has it; keep `stack.py --help` import-light
+def _redis_factory():  # noqa: ANN202 - the module redis_stores._redis
+    """The stores' one connection factory (imported late: `stack.py --help` stays light)."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    import redis_stores._redis as factory  # noqa: PLC0415
 
-    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except (redis.exceptions.RedisError, OSError):
-        return False
-    finally:
-        client.close()
+    return factory
+
+
+def configured_redis_url() -> str | None:
+    """REDIS_SENTINELS / REDIS_CLUSTER_NODES (as one URL) or REDIS_URL; None: decide at `up`."""
+    if any(os.environ.get(name, "").strip() for name in EXTERNAL_REDIS_VARIABLES):
+        return _redis_factory().redis_url_from(None)
+    return os.environ.get("REDIS_URL", "").strip() or None
+
+
+def is_external_redis(url: str) -> bool:
+    """Sentinel or cluster: someone else runs it; the stack only checks it."""
+    return _redis_factory().RedisTarget.parse(url).mode != "single"
+
+
+def describe_redis(url: str) -> str:
+    """The Redis in use, without its password."""
+    return _redis_factory().RedisTarget.parse(url).describe()
+
+
+def redis_answers(url: str, timeout: float = 2.0) -> bool:
+    """The stores' own health check, in whichever mode `url` names."""
+    return _redis_factory().redis_answers(url, timeout)
 
 
 def redis_server_binary() -> str:
@@ -242,7 +265,13 @@ def choose_redis(config: StackConfig) -> tuple[str, int | None]:
         deadline = time.monotonic() + 15
         while not redis_answers(config.redis_url):
             if time.monotonic() > deadline:
-                raise StackError(f"REDIS_URL={config.redis_url} does not answer PING")
+                what = describe_redis(config.redis_url)
+                if is_external_redis(config.redis_url):
+                    raise StackError(
+                        f"{what} does not answer (no primary found, or a primary does not "
+                        "answer PING); the stack starts no Redis of its own in this mode"
+                    )
+                raise StackError(f"REDIS_URL={what} does not answer PING")
             time.sleep(0.5)
         return config.redis_url, None
     if redis_answers(SHARED_REDIS_URL):
@@ -489,7 +518,8 @@ def part_health(name: str, state: StackState) -> tuple[bool, str]:
     """(healthy, detail) of one part, from the outside, the way a client sees it."""
     if name == "redis":
         ok = redis_answers(state.redis_url)
-        return ok, "PONG" if ok else f"{state.redis_url} does not answer PING"
+        what = describe_redis(state.redis_url)
+        return ok, f"{what}: PONG" if ok else f"{what} does not answer PING"
     if name == "actions":
         status, _ = http_get(f"{state.action_url}/health")
         return status == 200, f"GET /health -> {status or 'no answer'}"
@@ -603,7 +633,8 @@ def up(config: StackConfig) -> StackState:
         state.save()
         print(
             f"starting {config.replicas} Rasa replica(s), action server and nginx "
-            f"(supervisord {supervisord.pid}, Redis {redis_url}, logs {config.log_dir})",
+            f"(supervisord {supervisord.pid}, Redis {describe_redis(redis_url)}, "
+            f"logs {config.log_dir})",
             flush=True,
         )
         wait_healthy(config, state)
@@ -676,7 +707,8 @@ def status(config: StackConfig, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"running": True, "healthy": healthy, **asdict(state), "parts": parts}))
     else:
-        print(f"stack in {state.var_dir}: web {state.web_url}, Redis {state.redis_url}")
+        redis_in_use = describe_redis(state.redis_url)
+        print(f"stack in {state.var_dir}: web {state.web_url}, Redis {redis_in_use}")
         print(f"  supervisord pid {state.supervisord_pid}")
         for name, part in parts.items():
             mark = "ok  " if part["healthy"] else "FAIL"

@@ -4,10 +4,14 @@ Stock `RedisLockStore` reads the ticket lock as JSON, changes it in Python and w
 back: two replicas can issue the same ticket or drop each other's tickets, which serialises
 nothing. Here every step (issue, poll, renew, release) is one Lua script:
 
-- `tpr:lock:{id}:seq`     INCR counter: ticket order.
-- `tpr:lock:{id}:queue`   sorted set: live tickets `"<number>:<nonce>"` scored by number.
-- `tpr:lock:{id}:expiry`  hash: ticket -> expiry (Redis clock, ms).
-- `tpr:lock:{id}:wake:{ticket}`  list: a releaser pushes here to wake the next holder.
+- `tpr:lock:{<id>}:seq`     INCR counter: ticket order.
+- `tpr:lock:{<id>}:queue`   sorted set: live tickets `"<number>:<nonce>"` scored by number.
+- `tpr:lock:{<id>}:expiry`  hash: ticket -> expiry (Redis clock, ms).
+- `tpr:lock:{<id>}:wake:<ticket>`  list: pushed to wake the ticket's holder.
+
+All of a conversation's keys share one hash tag (one cluster slot), and the scripts touch
+only their KEYS: a script that makes a new ticket the head returns it, and the client then
+pushes to that ticket's wake list (a wake-up only saves a waiter its next poll).
 
 The head of the queue holds the lock. Holders renew their ticket every lifetime/3 and
 waiters on every poll, so a live replica never loses its turn however slow an action is,
@@ -42,7 +46,6 @@ POLL_SECONDS = 1.0
 
 _PRELUDE = """
 local queue, expiry, seq = KEYS[1], KEYS[2], KEYS[3]
-local wake_prefix = KEYS[4]
 local lifetime = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -54,19 +57,15 @@ local function purge()
     if expires <= now then
       redis.call('ZREM', queue, member)
       redis.call('HDEL', expiry, member)
-      redis.call('DEL', wake_prefix .. member)
       removed = removed + 1
     end
   end
   return removed
 end
 
-local function wake_head()
-  local head = redis.call('ZRANGE', queue, 0, 0)[1]
-  if head then
-    redis.call('LPUSH', wake_prefix .. head, '1')
-    redis.call('PEXPIRE', wake_prefix .. head, lifetime)
-  end
+-- The ticket the client must wake (the head of the queue), or ''.
+local function head()
+  return redis.call('ZRANGE', queue, 0, 0)[1] or ''
 end
 
 local function touch()
@@ -80,60 +79,59 @@ local function touch()
 end
 """
 
-# ARGV: lifetime_ms, nonce -> the new ticket "<number>:<nonce>". Idempotent: a retry with
-# the same nonce returns the ticket already issued.
+# ARGV: lifetime_ms, nonce -> {the new ticket "<number>:<nonce>", ticket to wake or ''}.
+# Idempotent: a retry with the same nonce returns the ticket already issued.
 _ISSUE = (
     _PRELUDE
     + """
-if purge() > 0 then wake_head() end
+local wake = ''
+if purge() > 0 then wake = head() end
 local suffix = ':' .. ARGV[2]
 for _, existing in ipairs(redis.call('ZRANGE', queue, 0, -1)) do
-  if string.sub(existing, -#suffix) == suffix then return existing end
+  if string.sub(existing, -#suffix) == suffix then return {existing, wake} end
 end
 local number = redis.call('INCR', seq)
 local member = number .. ':' .. ARGV[2]
 redis.call('ZADD', queue, number, member)
 redis.call('HSET', expiry, member, now + lifetime)
 touch()
-return member
+return {member, wake}
 """
 )
 
-# ARGV: lifetime_ms, ticket -> 1 holds the lock, 0 must wait, -1 ticket expired.
+# ARGV: lifetime_ms, ticket -> {1 holds the lock | 0 must wait | -1 ticket expired, wake}.
 # Renews the ticket either way (waiters and holders both prove they are alive).
 _POLL = (
     _PRELUDE
     + """
 local member = ARGV[2]
-if purge() > 0 then wake_head() end
+local wake = ''
+if purge() > 0 then wake = head() end
 if redis.call('HEXISTS', expiry, member) == 0 then
   touch()
-  return -1
+  return {-1, wake}
 end
 redis.call('HSET', expiry, member, now + lifetime)
 touch()
-if redis.call('ZRANGE', queue, 0, 0)[1] == member then
-  redis.call('DEL', wake_prefix .. member)
-  return 1
-end
-return 0
+if head() == member then return {1, ''} end
+return {0, wake}
 """
 )
 
-# ARGV: lifetime_ms, ticket ('' only sweeps expired tickets) -> live tickets left.
+# ARGV: lifetime_ms, ticket ('' only sweeps expired tickets) -> {live tickets left, wake}.
 _RELEASE = (
     _PRELUDE
     + """
 local member = ARGV[2]
-local was_head = redis.call('ZRANGE', queue, 0, 0)[1] == member
+local was_head = head() == member
 if member ~= '' then
   redis.call('ZREM', queue, member)
   redis.call('HDEL', expiry, member)
-  redis.call('DEL', wake_prefix .. member)
 end
-if purge() > 0 or was_head then wake_head() end
+local wake = ''
+if purge() > 0 or was_head then wake = head() end
 touch()
-return redis.call('ZCARD', queue)
+return {redis.call('ZCARD', queue), wake}
 """
 )
 
@@ -177,8 +175,34 @@ class AtomicRedisLockStore(LockStore):
     # --- keys -------------------------------------------------------------------------
 
     def _keys(self, conversation_id: str) -> list[str]:
-        base = f"{self.key_prefix}{conversation_id}:"
+        """The scripts' KEYS (queue, expiry, seq), then the wake lists' prefix."""
+        base = f"{self.key_prefix}{{{conversation_id}}}:"
         return [f"{base}queue", f"{base}expiry", f"{base}seq", f"{base}wake:"]
+
+    async def _run(self, script: str, conversation_id: str, args: list[Any]) -> Any:
+        """Run a protocol script; wake the ticket it names (best effort: a waiter that is
+        not woken finds out at its next poll, at most POLL_SECONDS later)."""
+        keys = self._keys(conversation_id)
+        value, wake = await self._redis.run(script, keys[:3], args)
+        if wake:
+            wake_key = keys[3] + (wake.decode() if isinstance(wake, bytes) else str(wake))
+            lifetime_ms = int(args[0])
+            with suppress(Exception):
+                await self._redis.pipeline(
+                    lambda pipe: (pipe.lpush(wake_key, "1"), pipe.pexpire(wake_key, lifetime_ms))
+                )
+        return value
+
+    def _run_sync(self, script: str, conversation_id: str, args: list[Any]) -> Any:
+        keys = self._keys(conversation_id)
+        value, wake = self._redis.run_sync(script, keys[:3], args)
+        if wake:
+            wake_key = keys[3] + (wake.decode() if isinstance(wake, bytes) else str(wake))
+            with suppress(Exception):
+                client = self._redis.sync_client()
+                client.lpush(wake_key, "1")
+                client.pexpire(wake_key, int(args[0]))
+        return value
 
     def _lifetime_ms(self, lifetime: float | None) -> int:
         return max(1, int((lifetime if lifetime is not None else self.lock_lifetime) * 1000))
@@ -187,29 +211,21 @@ class AtomicRedisLockStore(LockStore):
 
     async def issue(self, conversation_id: str, lifetime: float | None = None) -> str:
         """Append a ticket to the conversation's queue; returns its id `<number>:<nonce>`."""
-        member = await self._redis.run(
-            "issue",
-            self._keys(conversation_id),
-            [self._lifetime_ms(lifetime), secrets.token_hex(8)],
+        member = await self._run(
+            "issue", conversation_id, [self._lifetime_ms(lifetime), secrets.token_hex(8)]
         )
         return member.decode() if isinstance(member, bytes) else str(member)
 
     async def poll(self, conversation_id: str, ticket: str, lifetime: float | None = None) -> int:
         """Renew `ticket`; 1 when it is at the head of the queue, 0 to wait, -1 expired."""
-        return int(
-            await self._redis.run(
-                "poll", self._keys(conversation_id), [self._lifetime_ms(lifetime), ticket]
-            )
-        )
+        return int(await self._run("poll", conversation_id, [self._lifetime_ms(lifetime), ticket]))
 
     async def release(
         self, conversation_id: str, ticket: str, lifetime: float | None = None
     ) -> int:
         """Remove `ticket` and wake the next in line; returns how many tickets remain."""
         return int(
-            await self._redis.run(
-                "release", self._keys(conversation_id), [self._lifetime_ms(lifetime), ticket]
-            )
+            await self._run("release", conversation_id, [self._lifetime_ms(lifetime), ticket])
         )
 
     async def wait_for_turn(
@@ -314,10 +330,8 @@ class AtomicRedisLockStore(LockStore):
         return TicketLock(conversation_id, tickets)
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float | None = None) -> int:
-        member = self._redis.run_sync(
-            "issue",
-            self._keys(conversation_id),
-            [self._lifetime_ms(lock_lifetime), secrets.token_hex(8)],
+        member = self._run_sync(
+            "issue", conversation_id, [self._lifetime_ms(lock_lifetime), secrets.token_hex(8)]
         )
         return int(member.split(b":", 1)[0])
 
@@ -325,22 +339,17 @@ class AtomicRedisLockStore(LockStore):
         keys = self._keys(conversation_id)
         client = self._redis.sync_client()
         for member in client.zrangebyscore(keys[0], ticket_number, ticket_number):
-            self._redis.run_sync("release", keys, [self._lifetime_ms(None), member])
+            self._run_sync("release", conversation_id, [self._lifetime_ms(None), member])
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
         self.finish_serving(conversation_id, ticket_number)
 
     def update_lock(self, conversation_id: str) -> None:
         """Drop expired tickets."""
-        self._redis.run_sync("release", self._keys(conversation_id), [self._lifetime_ms(None), ""])
+        self._run_sync("release", conversation_id, [self._lifetime_ms(None), ""])
 
     def is_someone_waiting(self, conversation_id: str) -> bool:
-        return (
-            self._redis.run_sync(
-                "release", self._keys(conversation_id), [self._lifetime_ms(None), ""]
-            )
-            > 0
-        )
+        return self._run_sync("release", conversation_id, [self._lifetime_ms(None), ""]) > 0
 
     def delete_lock(self, conversation_id: str) -> None:
         keys = self._keys(conversation_id)

@@ -1,11 +1,16 @@
 """Uploaded datasets and result files in Redis, so any action server process can serve any
 conversation (see docs/architecture.md and docs/stores.md).
 
-Keys: `tpr:dataset:{id}` (Arrow bytes), `tpr:dataset:{id}:meta` (hash: owner, summary,
+Keys (`{...}` is a hash tag: the keys of one id share one cluster slot):
+`tpr:dataset:{<id>}` (Arrow bytes), `tpr:dataset:{<id>}:meta` (hash: owner, summary,
 created, digest), `tpr:boundaries:{<id>}` (boundary GeoParquet bytes) and
-`tpr:boundaries:{<id>}:meta` (the braces are a Redis Cluster hash tag: both keys of one id
-live on one shard), `tpr:result:{token}` (hash). Ids and tokens are `secrets.token_urlsafe`.
-No Rasa import: the action server imports this module.
+`tpr:boundaries:{<id>}:meta`, `tpr:result:{<token>}` (hash). Ids and tokens are
+`secrets.token_urlsafe`. Saves are one Lua script each (atomic in every Redis mode: a
+cluster has no MULTI across commands in redis-py), confirmed by REDIS_MIN_REPLICAS_ACK
+replicas when that is set. Keys saved before the hash tags (`tpr:dataset:<id>`,
+`tpr:result:<token>`) are still read on one server or Sentinel until they expire.
+Connections come from the one factory, `redis_stores._redis`. No Rasa import: the action
+server imports this module.
 """
 
 from __future__ import annotations
@@ -22,18 +27,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis_stores._redis import (
+    CONNECT_TIMEOUT_SECONDS,  # noqa: F401 - re-exported, as before
+    DEFAULT_REDIS_URL,
+    NotReplicated,
+    RedisConnector,
+    redis_url_from,
+)
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATASET_TTL_SECONDS = 7 * 24 * 3600
 DEFAULT_RESULT_TTL_SECONDS = 24 * 3600
 DEFAULT_CACHE_SIZE = 4
 # Fail fast when Redis is down; payloads are at most tens of MB over a local socket.
-CONNECT_TIMEOUT_SECONDS = 2.0
 SOCKET_TIMEOUT_SECONDS = 10.0
+
+# KEYS: data, meta. ARGV: ttl_seconds, data, then meta field/value pairs.
+_SAVE_DATASET = """
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+# KEYS: result hash. ARGV: ttl_seconds, then field/value pairs.
+_SAVE_RESULT = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+_SCRIPTS = {"save_dataset": _SAVE_DATASET, "save_result": _SAVE_RESULT}
 
 # token_urlsafe(32) gives 43 characters; anything else is rejected before touching Redis.
 _TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
@@ -84,61 +107,22 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-class _LoopClients:
-    """One redis.asyncio client per event loop: a client's connections belong to the loop
-    that opened them, and tests or tools may run several loops in one process."""
+class _LoopClients(RedisConnector):
+    """The stores' connector: the shared factory's per-event-loop clients (any Redis mode),
+    under the names this module used before (`get()`, `pipeline(queue, transaction=)`)."""
 
     def __init__(self, url: str, socket_timeout: float) -> None:
-        self.url = url
-        self.socket_timeout = socket_timeout
-        self._clients: dict[int, tuple[asyncio.AbstractEventLoop, aioredis.Redis]] = {}
+        super().__init__(redis_url_from(url), _SCRIPTS, socket_timeout=socket_timeout)
 
-    def get(self) -> aioredis.Redis:
-        loop = asyncio.get_running_loop()
-        entry = self._clients.get(id(loop))
-        if entry is None or entry[0] is not loop:
-            # Forget clients of loops that are gone (their ids may be reused).
-            self._clients = {k: v for k, v in self._clients.items() if not v[0].is_closed()}
-            # One retry on a fresh connection for connection errors (not timeouts): after a
-            # Redis restart every pooled connection is dead. Every operation here is
-            # idempotent (ids and tokens are chosen before the write).
-            client = aioredis.Redis.from_url(
-                self.url,
-                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                socket_timeout=self.socket_timeout,
-                retry_on_timeout=False,
-                retry_on_error=[RedisConnectionError],
-                retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            )
-            entry = (loop, client)
-            self._clients[id(loop)] = entry
-        return entry[1]
+    def get(self) -> Any:
+        return self.client()
 
-    async def pipeline(self, queue: Callable[[Any], object], *, transaction: bool) -> list[Any]:
-        """Run a pipeline that `queue` fills, retrying once after a connection error.
-
-        redis-py 4.6 retries single commands on connection errors but never a pipeline, so
-        the first pipeline after a Redis restart would fail on a stale pooled connection.
-        Idle pooled connections are dropped before the retry (they are all stale then).
-        Every pipeline here is idempotent.
-        """
-        client = self.get()
-        for attempt in (1, 2):
-            try:
-                async with client.pipeline(transaction=transaction) as pipe:
-                    queue(pipe)
-                    return await pipe.execute()
-            except RedisConnectionError:
-                if attempt == 2:
-                    raise
-                await client.connection_pool.disconnect(inuse_connections=False)
-        raise AssertionError("unreachable")
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        entry = self._clients.pop(id(loop), None)
-        if entry is not None:
-            await entry[1].close(close_connection_pool=True)
+    async def pipeline(  # type: ignore[override]
+        self, queue: Callable[[Any], object], *, transaction: bool = False
+    ) -> list[Any]:
+        """A pipeline retried once after a connection error. `transaction` is accepted for
+        old callers but ignored: atomic steps here are Lua scripts (a cluster has no MULTI)."""
+        return await super().pipeline(queue)
 
 
 def _decode_dataset(data: bytes) -> Any:
@@ -157,6 +141,8 @@ class DatasetStore:
     """
 
     not_found: type[DatasetNotFound] = DatasetNotFound
+    # Datasets saved before the hash tags are read under their old names (not on a cluster).
+    has_legacy_keys = True
 
     def __init__(
         self,
@@ -176,16 +162,16 @@ class DatasetStore:
     @classmethod
     def from_env(cls) -> DatasetStore:
         return cls(
-            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            redis_url=redis_url_from(None),
             ttl_seconds=_env_int("DATASET_TTL_SECONDS", DEFAULT_DATASET_TTL_SECONDS),
             cache_size=_env_int("DATASET_CACHE_SIZE", DEFAULT_CACHE_SIZE),
         )
 
-    def _data_key(self, dataset_id: str) -> str:
-        return f"{self.key_prefix}{dataset_id}"
+    def _data_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self.key_prefix}{dataset_id if legacy else '{' + dataset_id + '}'}"
 
-    def _meta_key(self, dataset_id: str) -> str:
-        return f"{self.key_prefix}{dataset_id}:meta"
+    def _meta_key(self, dataset_id: str, legacy: bool = False) -> str:
+        return f"{self._data_key(dataset_id, legacy)}:meta"
 
     async def save(self, owner: str, dataset: Any, summary: dict[str, Any]) -> str:
         """Store the dataset for `owner`; returns a fresh unguessable id."""
@@ -206,12 +192,13 @@ class DatasetStore:
             "size": str(len(data)),
         }
 
-        def queue(pipe: Any) -> None:
-            pipe.set(self._data_key(dataset_id), data, ex=self.ttl_seconds)
-            pipe.hset(self._meta_key(dataset_id), mapping=meta)
-            pipe.expire(self._meta_key(dataset_id), self.ttl_seconds)
-
-        await self._clients.pipeline(queue, transaction=True)
+        keys = [self._data_key(dataset_id), self._meta_key(dataset_id)]
+        fields = [item for pair in meta.items() for item in pair]
+        try:
+            await self._clients.run_durable("save_dataset", keys, [self.ttl_seconds, data, *fields])
+        except NotReplicated:  # not acknowledged: leave nothing behind
+            await self._clients.get().delete(*keys)
+            raise
         if decoded is not None:
             self._remember(dataset_id, digest, decoded)
         return dataset_id
@@ -219,16 +206,25 @@ class DatasetStore:
     async def _check(self, dataset_id: str, owner: str) -> tuple[str, bytes | None]:
         """(digest, summary JSON) when `dataset_id` exists, is complete and belongs to
         `owner`; DatasetNotFound otherwise, with one message for every case."""
+        digest, summary, _ = await self._check_keys(dataset_id, owner)
+        return digest, summary
+
+    async def _check_keys(self, dataset_id: str, owner: str) -> tuple[str, bytes | None, bool]:
+        """`_check`, plus whether the dataset is under the legacy (untagged) key names."""
         if not isinstance(dataset_id, str) or not _TOKEN_PATTERN.match(dataset_id):
             raise self.not_found()
+        variants = (
+            [False, True] if self.has_legacy_keys and not self._clients.is_cluster else [False]
+        )
 
         def queue(pipe: Any) -> None:
-            pipe.hmget(self._meta_key(dataset_id), ["owner", "digest", "summary"])
-            pipe.exists(self._data_key(dataset_id))
+            for legacy in variants:
+                pipe.hmget(self._meta_key(dataset_id, legacy), ["owner", "digest", "summary"])
+                pipe.exists(self._data_key(dataset_id, legacy))
 
-        (stored_owner, digest, summary), data_exists = await self._clients.pipeline(
-            queue, transaction=False
-        )
+        replies = await self._clients.pipeline(queue)
+        legacy = len(replies) > 2 and replies[0][0] is None and replies[2][0] is not None
+        (stored_owner, digest, summary), data_exists = replies[2:4] if legacy else replies[:2]
         if (
             stored_owner is None
             or digest is None
@@ -237,16 +233,16 @@ class DatasetStore:
         ):
             self._cache.pop(dataset_id, None)
             raise self.not_found()
-        return digest.decode(), summary
+        return digest.decode(), summary, legacy
 
     async def load(self, dataset_id: str, owner: str) -> Any:
         """The decoded dataset; served from the cache when Redis still holds the same bytes."""
-        digest, _ = await self._check(dataset_id, owner)
+        digest, _, legacy = await self._check_keys(dataset_id, owner)
         cached = self._cache.get(dataset_id)
         if cached is not None and cached[0] == digest:
             self._cache.move_to_end(dataset_id)
             return cached[1]
-        data = await self._clients.get().get(self._data_key(dataset_id))
+        data = await self._clients.get().get(self._data_key(dataset_id, legacy))
         if data is None:  # expired between the check and the read
             self._cache.pop(dataset_id, None)
             raise self.not_found()
@@ -270,8 +266,9 @@ class DatasetStore:
 
     async def delete(self, dataset_id: str, owner: str) -> None:
         """Remove the dataset (only its owner may)."""
-        await self._check(dataset_id, owner)
-        await self._clients.get().delete(self._data_key(dataset_id), self._meta_key(dataset_id))
+        _, _, legacy = await self._check_keys(dataset_id, owner)
+        client = self._clients.get()
+        await client.delete(self._data_key(dataset_id, legacy), self._meta_key(dataset_id, legacy))
         self._cache.pop(dataset_id, None)
 
     def _remember(self, dataset_id: str, digest: str, dataset: Any) -> None:
@@ -298,6 +295,7 @@ class BoundaryStore(DatasetStore):
     cluster-safe keys `tpr:boundaries:{<id>}` and `tpr:boundaries:{<id>}:meta`."""
 
     not_found = BoundariesNotFound
+    has_legacy_keys = False
 
     def __init__(
         self,
@@ -312,7 +310,7 @@ class BoundaryStore(DatasetStore):
     @classmethod
     def from_env(cls) -> BoundaryStore:
         return cls(
-            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            redis_url=redis_url_from(None),
             ttl_seconds=_env_int("DATASET_TTL_SECONDS", DEFAULT_DATASET_TTL_SECONDS),
             cache_size=_env_int("BOUNDARY_CACHE_SIZE", 2),
         )
@@ -342,14 +340,14 @@ class ResultFileStore:
     @classmethod
     def from_env(cls) -> ResultFileStore:
         return cls(
-            redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            redis_url=redis_url_from(None),
             ttl_seconds=_env_int("RESULT_TTL_SECONDS", DEFAULT_RESULT_TTL_SECONDS),
         )
 
     async def save(self, owner: str, filename: str, content_type: str, data: bytes) -> str:
         """Store one file; returns its download token."""
         token = secrets.token_urlsafe(32)
-        key = f"{self.key_prefix}{token}"
+        key = f"{self.key_prefix}{{{token}}}"
         mapping = {
             "filename": filename,
             "content_type": content_type,
@@ -358,18 +356,22 @@ class ResultFileStore:
             "created": f"{time.time():.3f}",
         }
 
-        def queue(pipe: Any) -> None:
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, self.ttl_seconds)
-
-        await self._clients.pipeline(queue, transaction=True)
+        fields = [item for pair in mapping.items() for item in pair]
+        try:
+            await self._clients.run_durable("save_result", [key], [self.ttl_seconds, *fields])
+        except NotReplicated:  # not acknowledged: leave nothing behind
+            await self._clients.get().delete(key)
+            raise
         return token
 
     async def load(self, token: str) -> StoredFile:
         """The stored file; ResultNotFound for an unknown, malformed or expired token."""
         if not isinstance(token, str) or not _TOKEN_PATTERN.match(token):
             raise ResultNotFound()
-        fields = await self._clients.get().hgetall(f"{self.key_prefix}{token}")
+        client = self._clients.get()
+        fields = await client.hgetall(f"{self.key_prefix}{{{token}}}")
+        if not fields and not self._clients.is_cluster:  # saved before the hash tags
+            fields = await client.hgetall(f"{self.key_prefix}{token}")
         if not fields or b"data" not in fields:
             raise ResultNotFound()
         return StoredFile(

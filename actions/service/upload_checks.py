@@ -16,10 +16,13 @@ import zlib
 from dataclasses import dataclass
 
 MB = 1024 * 1024
-DEFAULT_UPLOAD_MAX_BYTES = 60 * MB
+# A three-year national workbook (~1M rows) is 75-85 MB as xlsx; 120 MB leaves headroom.
+DEFAULT_UPLOAD_MAX_BYTES = 120 * MB
 # A national ward boundary file is 30-120 MB (nmep-format.md, "Boundary files").
 DEFAULT_BOUNDARY_MAX_BYTES = 120 * MB
-# A national 340k-row workbook is ~28 MB zipped and ~0.5 GB of XML; 2 GiB leaves room.
+# A national one-year workbook (340k rows) is ~27 MB zipped and ~0.26 GB of XML with inline
+# strings (xlsxwriter's constant_memory mode); three years (~1M rows, 79 MB) inflate to
+# ~0.78 GB. 2 GiB leaves room; the engine reads sheets that big in row blocks.
 DEFAULT_MAX_UNCOMPRESSED_BYTES = 2048 * MB
 DEFAULT_MAX_ZIP_ENTRIES = 2000
 # Spreadsheet XML compresses 5-60x; a deflate bomb reaches ~1000x. Only big entries are judged.

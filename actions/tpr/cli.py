@@ -53,6 +53,26 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("--rows-per-state", type=int, default=200)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--blank-first-row", action="store_true")
+    sample.add_argument("--months", type=int, default=12, help="consecutive months (default 12)")
+    sample.add_argument(
+        "--first-period", type=int, default=202401, help="first month as YYYYMM (default 202401)"
+    )
+    sample.add_argument(
+        "--missing",
+        action="append",
+        default=[],
+        metavar="STATE:YYYYMM[,YYYYMM]",
+        help="months absent for a whole state, e.g. Kwara:202403,202404 (repeatable)",
+    )
+    sample.add_argument(
+        "--no-trend", action="store_true", help="no seasonal peak or ward trends (multi-year)"
+    )
+    sample.add_argument(
+        "--no-moving-facility", action="store_true", help="no facility changing ward (multi-year)"
+    )
+    sample.add_argument(
+        "--shared-strings", action="store_true", help="text in a shared-strings table, as Excel"
+    )
     sample.add_argument("--out", required=True)
     boundaries = commands.add_parser(
         "sample-boundaries", help="write synthetic ward boundaries for a sample workbook"
@@ -143,6 +163,21 @@ def _print_summary(summary: dict) -> None:
     print(f"Quality: {quality['totals_rows_dropped']} totals row(s) dropped, "
           f"{quality['rows_without_ward']} row(s) without a ward, "
           f"{quality['invalid_pairs']:,} invalid cell pair(s) excluded")  # fmt: skip
+
+
+def _missing_months(values: list[str]) -> dict[str, tuple[int, ...]]:
+    """`["Kwara:202403,202404"]` -> {"Kwara": (202403, 202404)}; a bad value is a TPRDataError."""
+    missing: dict[str, tuple[int, ...]] = {}
+    for value in values:
+        state, _, codes = value.partition(":")
+        try:
+            months = tuple(int(code) for code in codes.split(",") if code.strip())
+        except ValueError:
+            months = ()
+        if not state.strip() or not months:
+            raise TPRDataError(f"--missing {value!r}: write it as STATE:YYYYMM[,YYYYMM...].")
+        missing[state.strip()] = missing.get(state.strip(), ()) + months
+    return missing
 
 
 def _sample_boundaries(args: argparse.Namespace) -> None:
@@ -248,10 +283,33 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out)
             if args.csv and out.suffix.lower() != ".csv":
                 out = out.with_suffix(".csv")
-            frame = sample_frame(args.layout, args.states, args.rows_per_state, args.seed)
-            write_sample_file(frame, out, args.layout, blank_first_row=args.blank_first_row)
-            print(f"wrote {out} ({len(frame):,} rows, layout {args.layout})")
+            frame = sample_frame(
+                args.layout,
+                args.states,
+                args.rows_per_state,
+                args.seed,
+                months=args.months,
+                first_period=args.first_period,
+                trend=False if args.no_trend else None,
+                moving_facility=False if args.no_moving_facility else None,
+                missing=_missing_months(args.missing),
+            )
+            write_sample_file(
+                frame,
+                out,
+                args.layout,
+                blank_first_row=args.blank_first_row,
+                shared_strings=args.shared_strings,
+            )
+            periods = frame["periodcode"].dropna()
+            print(f"wrote {out} ({len(frame):,} rows, layout {args.layout}, "
+                  f"{int(periods.min())} to {int(periods.max())})")  # fmt: skip
     except TPRDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:  # a sample option out of range (months, first period)
+        if args.command != "sample":
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 1
     except OSError as error:

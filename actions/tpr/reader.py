@@ -9,9 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import posixpath
+import re
+import struct
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from xml.etree import ElementTree
 
 import pandas as pd
 
@@ -163,6 +169,132 @@ def _openpyxl_previews(data: bytes) -> list[tuple[str, list[list[object]]]] | No
         return None
 
 
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+_CELL_REF = re.compile(r"([A-Z]+)")
+
+
+def _column_index(reference: str) -> int:
+    """`A1` -> 0, `AD7` -> 29."""
+    letters = _CELL_REF.match(reference)
+    index = 0
+    for letter in letters.group(1) if letters else "":
+        index = index * 26 + ord(letter) - 64
+    return index - 1
+
+
+def _xlsx_previews(data: bytes) -> list[tuple[str, list[list[object]]]] | None:
+    """First PREVIEW_ROWS rows of every sheet, read straight from the workbook's XML.
+
+    Only the top of each sheet is inflated, and only the shared strings those rows use are
+    read (Excel and DHIS2 store header texts first), where openpyxl loads the whole shared-
+    strings table (seconds on a national file). Row numbers are absolute, as calamine's
+    `header_row`. None when the package is unusual; the caller then asks openpyxl.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts, shared_part = _sheet_parts(archive)
+            sheets = [(name, _preview_cells(archive, part)) for name, part in parts]
+            needed = max(
+                (v[1] for _, rows in sheets for row in rows for v in row if isinstance(v, tuple)),
+                default=-1,
+            )
+            strings = _shared_strings(archive, shared_part, needed) if needed >= 0 else []
+    except (KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
+    resolved = []
+    for name, rows in sheets:
+        resolved.append(
+            (name, [[strings[v[1]] if isinstance(v, tuple) else v for v in row] for row in rows])
+        )
+    return resolved
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> tuple[list[tuple[str, str]], str | None]:
+    """[(sheet name, part path)] in workbook order, and the shared-strings part if any."""
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets: dict[str, str] = {}
+    shared = None
+    for rel in rels.iter(f"{_PKG_REL_NS}Relationship"):
+        target = rel.get("Target", "")
+        path = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+        targets[rel.get("Id", "")] = posixpath.normpath(path)
+        if rel.get("Type", "").endswith("/sharedStrings"):
+            shared = posixpath.normpath(path)
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    parts = [
+        (sheet.get("name", ""), targets[sheet.get(f"{_REL_NS}id", "")])
+        for sheet in workbook.iter(f"{_MAIN_NS}sheet")
+    ]
+    return parts, shared
+
+
+def _preview_cells(archive: zipfile.ZipFile, part: str) -> list[list[object]]:
+    """Rows 1..PREVIEW_ROWS of one sheet; shared-string cells as ("s", index) for now."""
+    rows: list[list[object]] = []
+    with archive.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag != f"{_MAIN_NS}row":
+                continue
+            number = int(element.get("r") or len(rows) + 1)
+            if number > PREVIEW_ROWS:
+                break
+            cells: list[object] = []
+            for cell in element.iter(f"{_MAIN_NS}c"):
+                reference = cell.get("r")
+                position = _column_index(reference) if reference else len(cells)
+                cells.extend([None] * (position + 1 - len(cells)))
+                cells[position] = _cell_value(cell)
+            rows.extend([] for _ in range(number - 1 - len(rows)))
+            rows.append(cells)
+            element.clear()
+    width = max((len(row) for row in rows), default=0)
+    return [row + [None] * (width - len(row)) for row in rows]
+
+
+def _cell_value(cell: ElementTree.Element) -> object:
+    kind = cell.get("t", "n")
+    if kind == "inlineStr":
+        return "".join(t.text or "" for t in cell.iter(f"{_MAIN_NS}t"))
+    value = cell.findtext(f"{_MAIN_NS}v")
+    if value is None:
+        return None
+    if kind == "s":
+        return ("s", int(value))
+    if kind in ("str", "e"):
+        return value
+    if kind == "b":
+        return value == "1"
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() else number
+
+
+def _shared_strings(archive: zipfile.ZipFile, part: str | None, needed: int) -> list[str]:
+    """Shared strings 0..needed (streamed; the rest of the table is never parsed)."""
+    if part is None:
+        raise KeyError("shared strings used but no sharedStrings part")
+    strings: list[str] = []
+    with archive.open(part) as stream:
+        for _, element in ElementTree.iterparse(stream, events=("end",)):
+            if element.tag != f"{_MAIN_NS}si":
+                continue
+            # Phonetic runs (rPh) are reading aids, not part of the text.
+            phonetic = {id(t) for r in element.iter(f"{_MAIN_NS}rPh") for t in r.iter()}
+            strings.append(
+                "".join(t.text or "" for t in element.iter(f"{_MAIN_NS}t") if id(t) not in phonetic)
+            )
+            element.clear()
+            if len(strings) > needed:
+                break
+    if len(strings) <= needed:
+        raise KeyError("shared string index beyond the table")
+    return strings
+
+
 def _calamine_previews(reader) -> list[tuple[str, list[list[object]]]]:
     previews = []
     for sheet_index, name in enumerate(reader.sheet_names):
@@ -186,10 +318,13 @@ def _choose_sheet(previews: list[tuple[str, list[list[object]]]]) -> tuple[int, 
 def _read_with_calamine(data: bytes) -> RawTable:
     import fastexcel
 
-    reader = fastexcel.read_excel(data)
-    previews = _openpyxl_previews(data) if data.startswith(_ZIP_MAGIC) else None
+    reader = None  # opened only when needed: opening parses the whole shared-strings table
+    previews = None
+    if data.startswith(_ZIP_MAGIC):
+        previews = _xlsx_previews(data) or _openpyxl_previews(data)
     absolute_rows = previews is not None
     if previews is None:
+        reader = fastexcel.read_excel(data)
         previews = _calamine_previews(reader)
     position, header_index = _choose_sheet(previews)
     if position < 0:
@@ -202,27 +337,35 @@ def _read_with_calamine(data: bytes) -> RawTable:
     _check_match(match)
     wanted = _wanted_positions(match)
     positions = sorted(wanted)
-    sheet_index = reader.sheet_names.index(sheet_name)
     text_positions = [p for f, p in match.locations.items() if f in TEXT_COLUMNS]
     expected = [normalise_header(header_cells[p]) for p in positions]
+    # Types given, never guessed from a sample: names as text (a ward called "1" stays "1"),
+    # figures as floats (a text cell there, "n/a" or a stray note, arrives blank).
+    dtypes = {p: ("string" if p in text_positions else "float") for p in positions}
     # openpyxl counts rows from the top of the sheet as calamine's header_row does; calamine's
     # own previews start at the first non-empty row, so then try the next few offsets too.
     candidates = [header_index] if absolute_rows else []
     candidates += [
         h for h in range(header_index, header_index + PREVIEW_ROWS) if h not in candidates
     ]
-    for header_row in candidates:
+    table = None
+    if absolute_rows:
+        table = _load_in_row_blocks(data, sheet_name, header_index, positions, dtypes, expected)
+    if table is None and reader is None:
+        reader = fastexcel.read_excel(data)
+    for header_row in candidates if table is None else []:
         sheet = reader.load_sheet(
-            sheet_index,
+            reader.sheet_names.index(sheet_name),
             header_row=header_row,
             use_columns=positions,
-            dtypes={p: "string" for p in text_positions},
+            dtypes=dtypes,
             whitespace_as_null=True,
         )
-        table = sheet.to_arrow()
-        if [normalise_header(n) for n in table.column_names] == expected:
+        loaded = sheet.to_arrow()
+        if [normalise_header(n) for n in loaded.column_names] == expected:
+            table = loaded
             break
-    else:
+    if table is None:
         raise TPRDataError(CORRUPT)
     columns: dict[str, object] = {}
     for index, p in enumerate(positions):
@@ -232,6 +375,268 @@ def _read_with_calamine(data: bytes) -> RawTable:
         else:
             columns[wanted[p]] = column.to_pandas()
     return RawTable(columns=columns, n_rows=table.num_rows, match=match, sheet=sheet_name)
+
+
+# --- big sheets in row blocks ---------------------------------------------------------------
+
+WHOLE_SHEET_XML_BYTES = 320 * 1024 * 1024
+"""Sheets up to this much XML (a one-year national file: 200-260 MB) go to calamine whole,
+the fastest way. calamine holds a sheet as 32-byte cells, all columns, blanks included: a
+three-year national file would cost ~1.7 GB, so bigger sheets are read in blocks."""
+BLOCK_XML_BYTES = 16 * 1024 * 1024
+"""Sheet XML handed to calamine at a time; its peak is then about 5x this, whatever the size
+of the file."""
+
+_ROW_START = re.compile(rb'<row r="([0-9]+)"')
+_CELL_ROW = re.compile(rb'(<c r="[A-Z]+)[0-9]+"')
+_SHEET_DATA = re.compile(rb"<sheetData>|<sheetData/>")
+_PACKAGE_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/'
+    'sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+    'worksheet+xml"/><Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+    'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/><Override PartName='
+    '"/xl/styles.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+    'spreadsheetml.styles+xml"/></Types>'
+)
+_OFFICE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://'
+    'schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="'
+    f'{_OFFICE_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="http://schemas.'
+    f'openxmlformats.org/spreadsheetml/2006/main" xmlns:r="{_OFFICE_REL}">{{pr}}<sheets><sheet '
+    'name="data" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_PR = re.compile(rb"<workbookPr[^>]*/>")
+
+
+_BLOCK_SHEET_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
+    b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+
+
+def _stored_zip(entries: list[tuple[str, list[bytes | memoryview]]]) -> bytes:
+    """A zip of uncompressed entries, each given as pieces, built with a single copy."""
+    out: list[bytes | memoryview] = []
+    directory: list[bytes] = []
+    offset = 0
+    for name, pieces in entries:
+        encoded = name.encode()
+        crc = 0
+        size = 0
+        for piece in pieces:
+            crc = zlib.crc32(piece, crc)
+            size += len(piece)
+        if size >= 0xFFFFFFFF:
+            raise ValueError("block too large for a plain zip entry")
+        local = struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc, size, size, len(encoded), 0
+        )
+        directory.append(
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                size,
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )  # fmt: skip
+            + encoded
+        )
+        out += [local, encoded, *pieces]
+        offset += len(local) + len(encoded) + size
+    listing = b"".join(directory)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(listing),
+                      offset, 0)  # fmt: skip
+    return b"".join([*out, listing, end])
+
+
+def _workbook_rels(shared: bool, styles: bool) -> str:
+    rels = [f'<Relationship Id="rId1" Type="{_OFFICE_REL}/worksheet" '
+            'Target="worksheets/sheet1.xml"/>']  # fmt: skip
+    if shared:
+        rels.append(f'<Relationship Id="rId2" Type="{_OFFICE_REL}/sharedStrings" '
+                    'Target="sharedStrings.xml"/>')  # fmt: skip
+    if styles:
+        rels.append(f'<Relationship Id="rId3" Type="{_OFFICE_REL}/styles" Target="styles.xml"/>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="http://'
+        'schemas.openxmlformats.org/package/2006/relationships">'
+        + "".join(rels)
+        + "</Relationships>"
+    )
+
+
+def _load_in_row_blocks(
+    data: bytes,
+    sheet_name: str,
+    header_index: int,
+    positions: list[int],
+    dtypes: dict[int, str],
+    expected: list[str],
+):
+    """The used columns of a big sheet, parsed by calamine one block of rows at a time.
+
+    The sheet's XML is inflated as a stream (zipfile stops at the declared size) and cut at
+    row ends; each block becomes a small stored workbook: a copy of the header row renumbered
+    to sit just above the block, the block's rows, the original shared strings and styles.
+    Text columns come back dictionary-encoded, so a million names cost a few MB. None when
+    the sheet is small (one block) or its XML is not in the usual form; the caller then
+    loads the sheet whole.
+    """
+    import fastexcel
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        parts, shared_part = _sheet_parts(archive)
+        part = dict(parts)[sheet_name]
+        if archive.getinfo(part).file_size <= WHOLE_SHEET_XML_BYTES:
+            return None
+        names = set(archive.namelist())
+        shared = archive.read(shared_part) if shared_part in names else None
+        styles = archive.read("xl/styles.xml") if "xl/styles.xml" in names else None
+        workbook_pr = _WORKBOOK_PR.search(archive.read("xl/workbook.xml"))
+        stream = archive.open(part)
+    except (KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    workbook = _WORKBOOK.format(pr=workbook_pr.group(0).decode() if workbook_pr else "")
+    package_parts = [
+        ("[Content_Types].xml", _PACKAGE_TYPES.encode()),
+        ("_rels/.rels", _PACKAGE_RELS.encode()),
+        ("xl/workbook.xml", workbook.encode()),
+        (
+            "xl/_rels/workbook.xml.rels",
+            _workbook_rels(shared is not None, styles is not None).encode(),
+        ),
+    ]
+    if shared is not None:
+        package_parts.append(("xl/sharedStrings.xml", shared))
+    if styles is not None:
+        package_parts.append(("xl/styles.xml", styles))
+    text_positions = [p for p, kind in dtypes.items() if kind == "string"]
+    tables = []
+    with archive, stream:
+        blocks = _row_blocks(stream, header_index + 1)
+        header = next(blocks, None)
+        if header is None:
+            return None
+        for first_row, rows in blocks:
+            if first_row is None:
+                return None
+            above = first_row - 1
+            renumbered = _ROW_START.sub(b'<row r="%d"' % above, header, count=1)
+            renumbered = _CELL_ROW.sub(rb'\g<1>%d"' % above, renumbered)
+            sheet_xml = [_BLOCK_SHEET_HEAD, renumbered, rows, b"</sheetData></worksheet>"]
+            package = _stored_zip(
+                [(name, [content]) for name, content in package_parts]
+                + [("xl/worksheets/sheet1.xml", sheet_xml)]
+            )
+            del rows, sheet_xml
+            loaded = (
+                fastexcel.read_excel(package)
+                .load_sheet(0, header_row=0, use_columns=positions, dtypes=dtypes,
+                            whitespace_as_null=True)
+                .to_arrow()
+            )  # fmt: skip
+            del package
+            if isinstance(loaded, pa.RecordBatch):
+                loaded = pa.Table.from_batches([loaded])
+            if [normalise_header(n) for n in loaded.column_names] != expected:
+                return None
+            for index, position in enumerate(positions):
+                if position in text_positions:
+                    encoded = pc.dictionary_encode(loaded.column(index))
+                    loaded = loaded.set_column(index, loaded.field(index).name, encoded)
+            tables.append(loaded)
+    if not tables:
+        return None
+    schema = pa.schema([field.with_nullable(True) for field in tables[0].schema])
+    return pa.concat_tables([t.cast(schema) for t in tables]).unify_dictionaries()
+
+
+def _row_blocks(stream: BinaryIO, header_row: int):
+    """Yield the header row's XML, then (first row number, rows XML) blocks of the sheet.
+
+    A block's first row number is None when rows carry no `r` numbers (then give up).
+    """
+    pending = b""
+    header = None
+    while header is None:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            return
+        pending += chunk
+        opened = _SHEET_DATA.search(pending)
+        if opened is None:
+            continue
+        for match in _ROW_START.finditer(pending, opened.end()):
+            number = int(match.group(1))
+            if number < header_row:
+                continue
+            if number > header_row:
+                return  # no header row where the preview found it
+            end = pending.find(b"</row>", match.start())
+            if end < 0:
+                break  # read more
+            header = pending[match.start() : end + 6]
+            pending = pending[end + 6 :]
+            break
+        else:
+            if len(pending) > 64 * (1 << 20):
+                return
+    yield header
+    pieces = [pending]
+    size = len(pending)
+    finished = False
+    while not finished:
+        chunk = stream.read(1 << 23)
+        finished = not chunk
+        pieces.append(chunk)
+        size += len(chunk)
+        if not finished and size < BLOCK_XML_BYTES:
+            continue
+        pending = b"".join(pieces)
+        end = pending.find(b"</sheetData>") if finished else -1
+        end = len(pending) if end < 0 else end
+        position = 0
+        while position < end and (finished or end - position >= BLOCK_XML_BYTES):
+            cut = pending.rfind(b"</row>", position, position + BLOCK_XML_BYTES)
+            if cut < 0:  # one row longer than a block, or the last rows
+                cut = pending.find(b"</row>", position, end)
+            if cut < 0:
+                break
+            start = pending.find(b"<row", position, cut)
+            if start >= 0:
+                number = _ROW_START.match(pending, start)
+                rows = memoryview(pending)[start : cut + 6]
+                yield (int(number.group(1)) if number else None), rows
+                del rows
+            position = cut + 6
+        tail = pending[position:]
+        pieces, size = [tail], len(tail)
+        del pending
 
 
 def _read_with_python_readers(data: bytes) -> RawTable:
@@ -310,17 +715,15 @@ def _read_csv(text: str) -> RawTable:
     wanted = _wanted_positions(match)
     positions = sorted(wanted)
     text_positions = {p for f, p in match.locations.items() if f in TEXT_COLUMNS}
+    typed = {p: (str if p in text_positions else "float64") for p in positions}
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            header=None,
-            skiprows=header_index + 1,
-            usecols=positions,
-            dtype={p: str for p in text_positions},
-            skip_blank_lines=True,
-            low_memory=False,
-        )
+        try:
+            frame = _csv_frame(text, delimiter, header_index, positions, typed)
+        except ValueError:
+            # A figure column holds text ("n/a" is read as blank already, "none" is not):
+            # read those columns untyped; `_numeric` makes their text blank.
+            texts = {p: str for p in text_positions}
+            frame = _csv_frame(text, delimiter, header_index, positions, texts)
     except (ValueError, pd.errors.ParserError) as error:
         raise TPRDataError(
             "This CSV file could not be read: its rows do not line up with the header. "
@@ -329,6 +732,22 @@ def _read_csv(text: str) -> RawTable:
     frame = frame[positions]
     frame.columns = [wanted[p] for p in positions]
     return RawTable.from_frame(frame, match, None)
+
+
+def _csv_frame(
+    text: str, delimiter: str, header_index: int, positions: list[int], dtypes: dict
+) -> pd.DataFrame:
+    """Only the used columns, with the types given (pandas never guesses them from data)."""
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=delimiter,
+        header=None,
+        skiprows=header_index + 1,
+        usecols=positions,
+        dtype=dtypes,
+        skip_blank_lines=True,
+        low_memory=False,
+    )
 
 
 # --- shared checks ---------------------------------------------------------------------------

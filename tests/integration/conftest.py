@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import PrivateRedis
+from tests.helpers import PrivateCluster, PrivateRedis
 from tests.integration.stack import MODEL_PATH, RunningStack, start_stack
 
 
@@ -27,3 +27,30 @@ def shared_stack(
     )
     yield stack
     stack.down()
+
+
+@pytest.fixture(scope="session")
+def cluster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """3 replicas on a private Redis Cluster (3 primaries, one replica each), every
+    conversation write confirmed by a replica (WAIT 1). A test that kills a cluster node
+    restarts it and waits until the cluster is whole again before it returns."""
+    require_model()
+    cluster = PrivateCluster(tmp_path_factory.mktemp("stack-cluster")).start()
+    env = {**cluster.env, "REDIS_MIN_REPLICAS_ACK": "1", "REDIS_WAIT_MS": "1000"}
+    try:
+        stack = start_stack(tmp_path_factory.mktemp("cluster-stack"), replicas=3, env=env)
+    except BaseException:
+        cluster.stop()
+        raise
+    stack.cluster = cluster  # type: ignore[attr-defined]
+    yield stack
+    try:
+        stack.down()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def stack_in_each_redis_mode(request: pytest.FixtureRequest) -> RunningStack:
+    """The same scenario on one Redis server and on a Redis Cluster."""
+    return request.getfixturevalue("shared_stack" if request.param == "single" else "cluster_stack")

@@ -111,14 +111,23 @@ def start_stack(
     endpoints: Path | None = None,
     model: Path | None = None,
     timeout: float = 900,
+    env: dict[str, str] | None = None,
 ) -> RunningStack:
     """`deploy/stack.py up` on free ports in `var_dir`; returns once every part answers.
 
     `redis_url` None lets the stack choose (shared Redis or a private one); tests pass the
     session's private Redis. `endpoints` swaps endpoints.yml (benchmarks: stock stores).
+    `env` adds variables, e.g. REDIS_SENTINELS + REDIS_SENTINEL_MASTER, REDIS_CLUSTER_NODES
+    (the stack then starts no Redis; `RunningStack.redis_url` is the resolved URL, which
+    every store and `save_datasets` accept), REDIS_MIN_REPLICAS_ACK, LOCK_LIFETIME_SECONDS.
     """
     var_dir = Path(var_dir)
-    env = dict(os.environ)
+    extra = dict(env or {})
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_CLUSTER_NODES")
+    }
     env.update(
         STACK_VAR_DIR=str(var_dir),
         RASA_REPLICAS=str(replicas),
@@ -134,6 +143,7 @@ def start_stack(
         env.pop("REDIS_URL", None)
     if endpoints:
         env["STACK_ENDPOINTS"] = str(endpoints)
+    env.update(extra)
     command = [sys.executable, str(STACK_SCRIPT), "up"]
     try:
         result = subprocess.run(

@@ -46,7 +46,35 @@ def endpoint_variables() -> set[str]:
 
 def test_same_parts(compose: dict[str, Any]) -> None:
     expected = {"redis", *_stack_module().program_names(REPLICAS)}
-    assert set(compose["services"]) == expected
+    default = {name for name, s in compose["services"].items() if not s.get("profiles")}
+    assert default == expected
+
+
+def test_sentinel_profile_has_a_primary_a_replica_and_three_sentinels(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    profile = {name for name, s in services.items() if "sentinel" in s.get("profiles", [])}
+    assert profile == {"redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    for name in ("redis-primary", "redis-replica"):
+        command = services[name]["command"]
+        assert command[command.index("--appendonly") + 1] == "yes", f"{name}: AOF"
+        assert any(volume.endswith(":/data") for volume in services[name]["volumes"])
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1 :][:2] == ["redis-primary", "6379"]
+    master = services["rasa-1"]["environment"]["REDIS_SENTINEL_MASTER"]
+    assert master == "${REDIS_SENTINEL_MASTER:-tprmaster}"
+    for index in (1, 2, 3):
+        script = " ".join(services[f"sentinel-{index}"]["command"])
+        assert "--sentinel" in script
+        assert "'sentinel monitor tprmaster redis-primary 6379 2'" in script  # quorum 2 of 3
+        assert "'port 26379'" in script
+    # Every app service passes the Redis mode variables through from the shell.
+    for name in ("actions", "rasa-1", "rasa-2", "rasa-3"):
+        environment = services[name]["environment"]
+        for variable in ("REDIS_SENTINELS", "REDIS_MIN_REPLICAS_ACK", "REDIS_WAIT_MS"):
+            assert environment[variable].startswith("${" + variable), (name, variable)
+    assert "sentinel-1:26379,sentinel-2:26379,sentinel-3:26379" in COMPOSE_FILE.read_text()
 
 
 def test_redis_keeps_an_append_only_file(compose: dict[str, Any]) -> None:
@@ -56,10 +84,12 @@ def test_redis_keeps_an_append_only_file(compose: dict[str, Any]) -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
     assert re.fullmatch(r"redis:\d+\.\d+", redis["image"]), "pin the Redis image"
+    for name in ("redis-primary", "redis-replica", "sentinel-1"):
+        assert compose["services"][name]["image"] == redis["image"], name
 
 
 def test_one_image_built_from_the_dockerfile(compose: dict[str, Any]) -> None:
-    apps = [s for name, s in compose["services"].items() if name != "redis"]
+    apps = [s for s in compose["services"].values() if not s["image"].startswith("redis:")]
     assert {s["image"] for s in apps} == {"tpr-assistant:latest"}
     assert {s["build"]["dockerfile"] for s in apps} == {"deploy/Dockerfile"}
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()

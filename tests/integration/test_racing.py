@@ -69,7 +69,8 @@ def ordering_problems(events: list[dict]) -> list[str]:
     return problems
 
 
-def test_concurrent_messages_are_serialised(shared_stack: RunningStack) -> None:
+def test_concurrent_messages_are_serialised(stack_in_each_redis_mode: RunningStack) -> None:
+    shared_stack = stack_in_each_redis_mode
     senders = [f"race-{uuid.uuid4().hex[:8]}-{i}" for i in range(CONVERSATIONS)]
     dataset_ids = save_datasets(shared_stack.redis_url, senders)
     for sender in senders:  # the upload message first, as the widget sends it

@@ -59,7 +59,8 @@ def run_workflow(stack: RunningStack, sender: str, dataset_id: str) -> list[str]
     return served
 
 
-def test_full_workflow_on_any_replica(shared_stack: RunningStack) -> None:
+def test_full_workflow_on_any_replica(stack_in_each_redis_mode: RunningStack) -> None:
+    shared_stack = stack_in_each_redis_mode
     senders = [f"rr-{uuid.uuid4().hex[:8]}-{i}" for i in range(CONVERSATIONS)]
     dataset_ids = save_datasets(shared_stack.redis_url, senders)
 

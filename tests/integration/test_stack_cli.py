@@ -55,3 +55,28 @@ def test_down_and_status_without_a_stack(tmp_path: Path) -> None:
     assert down.returncode == 0 and "nothing to stop" in down.stdout
     status = run_stack("status", tmp_path)
     assert status.returncode == 3 and "not running" in status.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("REDIS_SENTINELS", "127.0.0.1:9", "Sentinel 127.0.0.1:9"),
+        ("REDIS_CLUSTER_NODES", "127.0.0.1:9", "Redis Cluster 127.0.0.1:9"),
+    ],
+)
+def test_up_with_sentinel_or_cluster_starts_no_redis_and_fails_when_it_does_not_answer(
+    tmp_path: Path, variable: str, value: str, named: str
+) -> None:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(b"")
+    result = run_stack(
+        "up",
+        tmp_path,
+        RASA_MODEL=str(model),
+        REDIS_URL="redis://:secret-pw@/0",
+        **{variable: value},
+    )
+    assert result.returncode == 1
+    assert named in result.stderr and "starts no Redis of its own" in result.stderr
+    assert "secret-pw" not in result.stderr + result.stdout
+    assert not (tmp_path / "redis").exists(), "a private redis-server was started"

@@ -3,8 +3,8 @@
 The lock store and the tracker store use two private redis-servers, so the tracker's Redis
 can die while the lock is taken and held: exactly "between lock and tracker read". Stock
 Rasa (FailSafeTrackerStore) would then answer 200 from a brand-new conversation kept only in
-memory; our tracker store's TrackerStoreUnavailable escapes that wrapper and our REST
-channel answers 503."""
+memory; our tracker store records the failed load for the turn (`watching_store_errors`),
+refuses to save it, and our REST channel answers 503."""
 
 from __future__ import annotations
 

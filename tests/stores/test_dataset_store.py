@@ -86,9 +86,9 @@ async def test_keys_and_ttl_follow_the_contract(redis_url: str) -> None:
     dataset_id = await store.save("alice", make_dataset(), {"rows": 3})
     client = redis.Redis.from_url(redis_url)
     try:
-        assert 3590 <= client.ttl(f"tpr:dataset:{dataset_id}") <= 3600
-        assert 3590 <= client.ttl(f"tpr:dataset:{dataset_id}:meta") <= 3600
-        assert client.hget(f"tpr:dataset:{dataset_id}:meta", "owner") == b"alice"
+        assert 3590 <= client.ttl(f"tpr:dataset:{{{dataset_id}}}") <= 3600
+        assert 3590 <= client.ttl(f"tpr:dataset:{{{dataset_id}}}:meta") <= 3600
+        assert client.hget(f"tpr:dataset:{{{dataset_id}}}:meta", "owner") == b"alice"
     finally:
         client.close()
 
@@ -114,7 +114,7 @@ async def test_deleted_key_invalidates_every_process_cache(redis_url: str) -> No
     await store_b.load(dataset_id, owner="alice")  # both caches warm
     client = redis.Redis.from_url(redis_url)
     try:
-        client.delete(f"tpr:dataset:{dataset_id}")  # e.g. evicted; meta still there
+        client.delete(f"tpr:dataset:{{{dataset_id}}}")  # e.g. evicted; meta still there
     finally:
         client.close()
     for store in (store_a, store_b):
@@ -132,9 +132,11 @@ async def test_cache_serves_same_bytes_and_reloads_changed_ones(redis_url: str) 
     replacement_id = await other.save("alice", make_dataset(tag="new"), {})
     client = redis.Redis.from_url(redis_url)
     try:
-        client.copy(f"tpr:dataset:{replacement_id}", f"tpr:dataset:{dataset_id}", replace=True)
-        new_digest = client.hget(f"tpr:dataset:{replacement_id}:meta", "digest")
-        client.hset(f"tpr:dataset:{dataset_id}:meta", "digest", new_digest)
+        client.copy(
+            f"tpr:dataset:{{{replacement_id}}}", f"tpr:dataset:{{{dataset_id}}}", replace=True
+        )
+        new_digest = client.hget(f"tpr:dataset:{{{replacement_id}}}:meta", "digest")
+        client.hset(f"tpr:dataset:{{{dataset_id}}}:meta", "digest", new_digest)
     finally:
         client.close()
     reloaded = await store.load(dataset_id, owner="alice")
@@ -174,7 +176,7 @@ async def test_result_file_round_trip_and_unknown_token(redis_url: str) -> None:
     )
     client = redis.Redis.from_url(redis_url)
     try:
-        assert 590 <= client.ttl(f"tpr:result:{token}") <= 600
+        assert 590 <= client.ttl(f"tpr:result:{{{token}}}") <= 600
     finally:
         client.close()
     for bad in ("A" * 43, "short", "../x", ""):

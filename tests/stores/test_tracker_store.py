@@ -110,7 +110,7 @@ async def test_rasa_events_round_trip(redis_url: str) -> None:
     # What is stored is Rasa's own serialisation, readable without our code.
     client = redis.Redis.from_url(redis_url)
     try:
-        raw = [json.loads(item) for item in client.lrange("tpr:tracker:events:alice", 0, -1)]
+        raw = [json.loads(item) for item in client.lrange("tpr:tracker:{alice}:events", 0, -1)]
     finally:
         client.close()
     assert DialogueStateTracker.from_dict("alice", raw, DOMAIN.slots).current_state(
@@ -203,7 +203,10 @@ async def test_retention_is_applied_and_configurable(redis_url: str) -> None:
             tracker = await store.get_or_create_tracker(f"r{retention}", append_action_listen=False)
             tracker.update_with_events(session_start(), DOMAIN)
             await store.save(tracker)
-            for key in (f"tpr:tracker:events:r{retention}", f"tpr:tracker:session:r{retention}"):
+            for key in (
+                f"tpr:tracker:{{r{retention}}}:events",
+                f"tpr:tracker:{{r{retention}}}:session",
+            ):
                 assert expected[0] <= client.ttl(key) <= expected[1], key
     finally:
         client.close()
@@ -272,7 +275,7 @@ async def test_rasa_failsafe_wrapper_cannot_wipe_a_conversation(redis_url: str) 
 async def test_a_retried_save_appends_once(redis_url: str) -> None:
     """A save retried after a dropped connection (same token) must not duplicate events."""
     store = make_store(redis_url)
-    keys = ["tpr:tracker:events:jo", "tpr:tracker:session:jo"]
+    keys = ["tpr:tracker:{jo}:events", "tpr:tracker:{jo}:session"]
     event = json.dumps(UserUttered("hi").as_dict())
     for _ in range(2):
         assert await store._redis.run("append", keys, [60, "token-1", -1, event]) == 1
