@@ -6,12 +6,12 @@ threads. A blank TPR is a gap in a line, never a point at 0.
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from actions.tpr.charts import _png, _wrapped, bars, row_labels
 from actions.tpr.dataset import MONTH_NAMES
 
 if TYPE_CHECKING:
@@ -27,12 +27,6 @@ def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100)
-
-
-def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def _axis_positions(periods: pd.Series) -> np.ndarray:
@@ -79,8 +73,17 @@ def trend_chart_png(state_series: pd.DataFrame, lga_series: pd.DataFrame | None 
             part = lga_series[lga_series["lga"] == lga]
             lines.append((str(lga), _full_line(part, axis), 1.6))
 
-    figure = _figure(9, 5.6)
-    axes = figure.subplots()
+    title = state_series.attrs.get("title", "TPR by period")
+    note = "gaps: no valid tests in that period, or not in the file"
+    if shown_lgas:
+        note = f"state and the {len(shown_lgas)} LGAs with the most tests; " + note
+    heading = f"{_wrapped(title, 115)}\n{note}"
+    # Fixed margins in inches (no tight_layout pass: one draw instead of two).
+    width, header, footer, left = 9.0, 0.25 + 0.17 * (heading.count("\n") + 1), 0.85, 0.8
+    height = header + 4.4 + footer
+    figure = _figure(width, height)
+    axes = figure.add_axes([left / width, footer / height, (width - left - 0.3) / width,
+                            4.4 / height])  # fmt: skip
     top = max([float(np.nanmax(v)) for _, v, _ in lines if not np.isnan(v).all()] or [0.0])
     y_max = min(105.0, max(10.0, top * 1.15))
     ends: list[tuple[float, str, str]] = []
@@ -111,12 +114,7 @@ def trend_chart_png(state_series: pd.DataFrame, lga_series: pd.DataFrame | None 
     axes.set_ylabel("Test positivity rate (%)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower left")
-    title = state_series.attrs.get("title", "TPR by period")
-    note = "gaps: no valid tests in that period, or not in the file"
-    if shown_lgas:
-        note = f"state and the {len(shown_lgas)} LGAs with the most tests; " + note
-    axes.set_title(f"{title}\n{note}", fontsize=9, wrap=True)
-    figure.tight_layout()
+    figure.suptitle(heading, fontsize=9, y=1 - 0.08 / height, va="top")
     return _png(figure)
 
 
@@ -126,15 +124,29 @@ def year_on_year_chart_png(yoy: YearOnYear, top: int = 15) -> bytes:
     improved = yoy.improved.head(top)
     shown = pd.concat([improved.iloc[::-1], worsened.iloc[::-1]], ignore_index=True)
     shown = shown.sort_values("change", kind="stable").reset_index(drop=True)
-    height = max(3.5, 0.3 * len(shown) + 2.2)
-    figure = _figure(9, height)
-    axes = figure.subplots()
-    positions = np.arange(len(shown))
-    colours = ["#c0392b" if c > 0 else "#27ae60" for c in shown["change"]]
-    axes.barh(positions, shown["change"], color=colours)
     labels = [f"{w} ({lga})" for w, lga in zip(shown["ward"], shown["lga"], strict=True)]
-    axes.set_yticks(positions, labels=labels, fontsize=8)
+    counts = yoy.counts
+    note = (f"{counts['worsened']} worsened, {counts['improved']} improved, "
+            f"{counts['stable']} stable, {counts['not comparable']} not comparable")  # fmt: skip
+    heading = f"{_wrapped(yoy.title, 115)}\n{note}"
+    # Fixed margins in inches, bars as two collections, labels as texts (no Tick per ward).
+    width = 9.0
+    left = 0.3 + 0.062 * max((len(x) for x in labels), default=6)
+    header, footer = 0.25 + 0.17 * (heading.count("\n") + 1), 0.7
+    plot_height = max(1.8, 0.3 * len(shown) + 0.2)
+    height = header + plot_height + footer
+    figure = _figure(width, height)
+    axes = figure.add_axes([left / width, footer / height, (width - left - 0.3) / width,
+                            plot_height / height])  # fmt: skip
+    positions = np.arange(len(shown))
+    change = shown["change"].to_numpy(dtype=float)
+    bars(axes, positions, np.where(change > 0, change, np.nan), 0.8, "#c0392b")
+    bars(axes, positions, np.where(change > 0, np.nan, change), 0.8, "#27ae60")
+    row_labels(axes, positions, labels, fontsize=8)
     limit = yoy.thresholds["min_change"]
+    reach = max([limit * 1.5] + [abs(c) * 1.08 for c in change if np.isfinite(c)])
+    axes.set_xlim(-reach, reach)
+    axes.set_ylim(-0.6, max(len(shown), 1) - 0.4)
     for x in (-limit, limit):
         axes.axvline(x, color="#555555", linestyle="--", linewidth=0.8)
     axes.axvline(0, color="#000000", linewidth=0.8)
@@ -142,11 +154,6 @@ def year_on_year_chart_png(yoy: YearOnYear, top: int = 15) -> bytes:
     if not len(shown):
         axes.text(0.5, 0.5, "No ward worsened or improved by the rule", ha="center",
                   transform=axes.transAxes)  # fmt: skip
-        axes.set_yticks([])
-    counts = yoy.counts
-    note = (f"{counts['worsened']} worsened, {counts['improved']} improved, "
-            f"{counts['stable']} stable, {counts['not comparable']} not comparable")  # fmt: skip
-    axes.set_title(f"{yoy.title}\n{note}", fontsize=9, wrap=True)
     axes.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
+    figure.suptitle(heading, fontsize=9, y=1 - 0.08 / height, va="top")
     return _png(figure)

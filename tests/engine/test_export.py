@@ -225,3 +225,24 @@ def test_comparison_chart(analysis: Dataset, tmp_path: Path) -> None:
     empty = compare_selections(analysis, Selection("Adamawa"),
                                Selection("Adamawa", age_group="pw"))  # fmt: skip
     assert comparison_chart_png(empty).startswith(b"\x89PNG")  # no ward on both sides
+
+
+def test_tables_xlsx_bytes_keeps_types_of_mixed_and_odd_columns() -> None:
+    import pandas as pd
+
+    from actions.tpr import tables_xlsx_bytes
+
+    frame = pd.DataFrame({
+        "ward": ["Bille", "=SUM(A1)", "http://x.example"],
+        "mixed": pd.Series([np.int64(7), np.float64(2.5), None], dtype=object),
+        "tags": [("a", "b"), None, {"k": 1}],
+        "tpr": [33.33333, float("nan"), 0.0],
+    })  # fmt: skip
+    sheet = openpyxl.load_workbook(io.BytesIO(tables_xlsx_bytes({"t": frame})))["t"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows[0] == ["ward", "mixed", "tags", "tpr"]
+    assert rows[1] == ["Bille", 7, "('a', 'b')", 33.33]
+    assert rows[2] == ["=SUM(A1)", 2.5, None, None]  # text, never a formula; blank stays empty
+    assert rows[3] == ["http://x.example", None, "{'k': 1}", 0]  # 0 stays 0
+    assert sheet["A2"].data_type == "s" and sheet["A3"].data_type == "s"
+    assert sheet.freeze_panes == "A2"

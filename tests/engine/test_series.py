@@ -371,3 +371,24 @@ def test_trend_as_an_extra_sheet_of_the_results_workbook(series_data: Dataset) -
     assert list(rows[0]) == TREND_COLUMNS
     assert rows[1][:8] == ("202311", "Adamawa", None, None, 17.5, 40, 7, "rdt")
     assert rows[4][4] is None and rows[4][7] == "none"  # February: a blank cell, not 0
+
+
+def test_year_on_year_chart_colours_worsened_red_and_improved_green(yoy_data: Dataset) -> None:
+    """One bar per ward shown: red where the TPR rose by the rule, green where it fell."""
+    import io as _io
+
+    import matplotlib.image
+
+    from actions.tpr import year_on_year_chart_png
+
+    yoy = year_on_year(yoy_data, Selection("Adamawa"), 2023, 2024)
+    png = year_on_year_chart_png(yoy)
+    image = matplotlib.image.imread(_io.BytesIO(png))[:, :, :3]
+
+    def bands(hex_colour: str) -> int:
+        rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+        rows = np.flatnonzero(np.all(np.abs(image - rgb) < 0.02, axis=2).sum(axis=1) > 3)
+        return 0 if not len(rows) else 1 + int(np.sum(np.diff(rows) > 1))
+
+    assert bands("#c0392b") == min(15, yoy.counts["worsened"])
+    assert bands("#27ae60") == min(15, yoy.counts["improved"])
