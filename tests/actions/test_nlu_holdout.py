@@ -21,7 +21,12 @@ from actions.conversation.answer_matching import (
     mentioned_age,
     mentioned_level,
 )
-from actions.conversation.question_matching import compare_mentions, match_places, rank_request
+from actions.conversation.question_matching import (
+    compare_mentions,
+    comparison_periods,
+    match_places,
+    rank_request,
+)
 from actions.conversation.refinement_matching import (
     PeriodChoice,
     mentioned_method,
@@ -82,6 +87,12 @@ def slot_value(entity: str, text: str, hints: list[str]) -> str | None:
 def compared_values(entity: str, text: str) -> list[str]:
     """Every value of one kind a comparison names, in order (as action_compare_selection
     reads them: `compare under 5 and all ages` names u5 then all)."""
+    if entity == "period":
+        sides = comparison_periods(text, FILE_MONTHS)
+        if not isinstance(sides, tuple):
+            return []
+        return [f"{p.start or ''}-{p.end or ''}" if p.start or p.end else "all"
+                for p in sides if p is not None]  # fmt: skip
     return [value for slot, value in compare_mentions(text) if slot == entity]
 
 
