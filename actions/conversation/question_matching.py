@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
 from actions.conversation.answer_matching import normalise
+from actions.conversation.refinement_matching import (
+    PeriodChoice,
+    PeriodOutside,
+    mentions_period,
+    resolve_period,
+)
 
 DEFAULT_RANK_COUNT = 10
 MAX_RANK_COUNT = 200
@@ -169,3 +176,44 @@ def comparison_sides(
         elif len(values) == 1 and values[0] != in_force.get(slot):
             b_changes[slot] = values[0]
     return a_changes, b_changes
+
+
+# --- comparison periods -----------------------------------------------------------------------
+
+# What joins side A to side B: `compare 2024 with the last 3 months`, `2023 vs 2024`. A range's
+# own `to` (`January to June`) never splits.
+_SIDE_JOIN = re.compile(r"\b(?:with|against|versus|vs\.?|and|next to|side by side)\b")
+
+
+def comparison_periods(
+    text: str, months: Sequence[int]
+) -> tuple[PeriodChoice | None, PeriodChoice | None] | PeriodOutside:
+    """The periods of sides A and B of a comparison, against the file's month codes, parsed by
+    `refinement_matching.resolve_period` (the refinements' parser). A period named only after
+    the joining word, or alone, is B's (`compare this with March to May`); one before it is
+    A's (`compare 2024 with the last 3 months`). None: that side keeps the period in force.
+    A period outside the file is a PeriodOutside: no comparison."""
+    parts = [p for p in _SIDE_JOIN.split(normalise(text), maxsplit=1)]
+    named = [p if mentions_period(p) else None for p in parts]
+    if not any(named):
+        return None, None
+    if len(parts) == 1 or named[0] is None or named[-1] is None:
+        sides: list[str | None] = [None, next(p for p in named if p)]
+    else:
+        sides = [named[0], named[-1]]
+    resolved: list[PeriodChoice | None] = []
+    for side in sides:
+        period = resolve_period(side, months) if side else None
+        if isinstance(period, PeriodOutside):
+            return period
+        resolved.append(period)
+    return resolved[0], resolved[1]
+
+
+def period_changes(period: PeriodChoice | None, in_force: dict[str, Any]) -> dict[str, Any]:
+    """{period_from, period_to} for a side whose period differs from the one in force."""
+    if period is None:
+        return {}
+    if (period.start, period.end) == (in_force.get("period_from"), in_force.get("period_to")):
+        return {}
+    return {"period_from": period.start, "period_to": period.end}

@@ -22,7 +22,13 @@ from actions.conversation import messages as msg
 from actions.conversation import question_answers as qa
 from actions.conversation.answer_matching import parse_payload
 from actions.conversation.form_validation import LatestMessage
-from actions.conversation.question_matching import comparison_sides
+from actions.conversation.question_matching import (
+    comparison_periods,
+    comparison_sides,
+    period_changes,
+)
+from actions.conversation.refinement_matching import PeriodChoice, PeriodOutside, mentions_period
+from actions.conversation.refinements import file_months
 from actions.conversation.submit import download_link
 
 
@@ -56,7 +62,9 @@ class QuestionAction(Action, ABC):
             return []
         message = LatestMessage(tracker)
         try:
-            answer = await self.answer(dataset, cs.selection_in_force(tracker), message)
+            answer = await self.answer_for(
+                tracker, dataset, cs.selection_in_force(tracker), message
+            )
         except TPRDataError as error:
             dispatcher.utter_message(text=f"I couldn't answer that for this selection: {error}")
             return []
@@ -66,6 +74,12 @@ class QuestionAction(Action, ABC):
     @abstractmethod
     async def answer(self, dataset: Any, values: dict[str, Any], message: LatestMessage) -> Any:
         """The `question_answers.Answer`, computed off the event loop."""
+
+    async def answer_for(
+        self, tracker: Tracker, dataset: Any, values: dict[str, Any], message: LatestMessage
+    ) -> Any:
+        """`answer`, for the questions that also need the tracker (the file's months)."""
+        return await self.answer(dataset, values, message)
 
 
 async def send_answer(dispatcher: CollectingDispatcher, owner: str, answer: qa.Answer) -> None:
@@ -144,11 +158,36 @@ class ActionCompareSelection(QuestionAction):
     def name(self) -> str:
         return "action_compare_selection"
 
+    async def answer_for(
+        self, tracker: Tracker, dataset: Any, values: dict[str, Any], message: LatestMessage
+    ) -> Any:
+        """Side B may also change the period, read against the file's own months."""
+        text = "" if parse_payload(message.text) else message.text
+        periods: Any = (None, None)
+        if text and mentions_period(text):
+            summary = await ds.load_summary_for(tracker) or {}
+            periods = comparison_periods(text, await file_months(tracker, summary))
+            if isinstance(periods, PeriodOutside):
+                return qa.Answer(msg.file_covers_text(summary, periods.named))
+        return await self.compare(dataset, values, message, *periods)
+
     async def answer(self, dataset: Any, values: dict[str, Any], message: LatestMessage) -> Any:
+        return await self.compare(dataset, values, message, None, None)
+
+    async def compare(
+        self,
+        dataset: Any,
+        values: dict[str, Any],
+        message: LatestMessage,
+        a_period: PeriodChoice | None,
+        b_period: PeriodChoice | None,
+    ) -> Any:
         # a button payload names its change in the entities only
         text = "" if parse_payload(message.text) else message.text
         a_changes, b_changes = comparison_sides(text, values, message.entities)
+        a_changes = {**a_changes, **period_changes(a_period, values)}
         a_values = qa.with_changes(values, a_changes)
+        b_changes = {**b_changes, **period_changes(b_period, a_values)}
         b_values = qa.with_changes(a_values, b_changes)
         if not b_changes:
             text = msg.compare_what_text()
