@@ -1035,14 +1035,14 @@ def no_data_reason(reason: str, facilities: Any, invalid_pairs: Any) -> str:
 def compare_what_text() -> str:
     return (
         "Compare with what? Name the change, e.g. 'compare with pregnant women', 'compare RDT "
-        "and microscopy' or 'compare with secondary facilities'."
+        "and microscopy', 'compare with secondary facilities' or 'compare with January to June'."
     )
 
 
 def same_selection_text(description: str) -> str:
     return (
         f"That is the selection in force already ({description}). Name a different age group, "
-        "facility level or method to compare with."
+        "facility level, method or period to compare with."
     )
 
 

@@ -361,12 +361,15 @@ def _difference(a: Any, b: Any) -> float | None:
 
 
 def _change_name(a: Any, b: Any) -> str:
+    """`vs_microscopy_202407-202412`: B's changed values, its period as a whole range."""
     changed = [
-        f"{getattr(b, name)}"
-        for name in ("facility_level", "age_group", "method", "period_from", "period_to")
+        _safe(str(getattr(b, name)))
+        for name in ("facility_level", "age_group", "method")
         if getattr(a, name) != getattr(b, name)
     ]
-    return "vs_" + "_".join(_safe(str(v)) for v in changed) if changed else "same"
+    if (a.period_from, a.period_to) != (b.period_from, b.period_to):
+        changed.append(f"{b.period_from or 'start'}-{b.period_to or 'end'}")
+    return "vs_" + "_".join(changed) if changed else "same"
 
 
 def with_changes(values: dict[str, Any], changes: dict[str, str]) -> dict[str, Any]:

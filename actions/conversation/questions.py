@@ -191,7 +191,7 @@ class ActionCompareSelection(QuestionAction):
         b_values = qa.with_changes(a_values, b_changes)
         if not b_changes:
             text = msg.compare_what_text()
-            if a_changes:
+            if a_changes or b_period is not None:
                 text = msg.same_selection_text(qa.describe(qa.selection_of(a_values)))
             return qa.Answer(text, compare_buttons(values))
         return await asyncio.to_thread(qa.comparison, dataset, a_values, b_values)

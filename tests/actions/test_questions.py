@@ -9,6 +9,8 @@ import csv
 import io
 import math
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,6 +311,83 @@ async def test_comparison_without_a_change_asks_what_to_compare(
     message = dispatcher.messages[0]
     assert message["text"].startswith("Compare with what?")
     assert "/compare_selection" in message["buttons"][0]["payload"]
+
+
+def cli_compare(file: Path, out: Path, a_flags: list[str], vs: list[str]) -> list[dict]:
+    """The engine CLI's own comparison (not the action's code path): A's flags, B's --vs."""
+    subprocess.run(
+        [sys.executable, "-m", "actions.tpr", "compare", str(file), "--state", "Adamawa",
+         "--facility-level", "primary", "--age-group", "u5", *a_flags,
+         *(arg for change in vs for arg in ("--vs", change)), "--out", str(out)],
+        check=True, cwd=Path(__file__).resolve().parents[2], capture_output=True,
+    )  # fmt: skip
+    return list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+
+
+# The two-year file covers January 2023 to December 2024.
+@pytest.mark.parametrize(
+    ("text", "a_flags", "vs", "title"),
+    [
+        ("compare with January to June 2024", [],
+         ["period-from=202401", "period-to=202406"],
+         "January 2023 to December 2024 (A) vs January 2024 to June 2024 (B)"),
+        ("compare 2024 with the last 3 months", ["--period-from", "202401", "--period-to", "202412"],
+         ["period-from=202410", "period-to=202412"],
+         "January 2024 to December 2024 (A) vs October 2024 to December 2024 (B)"),
+        ("compare this with March to May", [],
+         ["period-from=202403", "period-to=202405"],
+         "January 2023 to December 2024 (A) vs March 2024 to May 2024 (B)"),
+        ("compare microscopy for the last 6 months", [],
+         ["method=microscopy", "period-from=202407", "period-to=202412"],
+         "higher of RDT and microscopy, January 2023 to December 2024 (A) vs microscopy only, "
+         "July 2024 to December 2024 (B)"),
+    ],
+)  # fmt: skip
+async def test_comparison_can_change_the_period_as_the_engine_cli_does(
+    datasets: Datasets, dispatcher: CollectingDispatcher, tmp_path: Path,
+    text: str, a_flags: list[str], vs: list[str], title: str,
+) -> None:  # fmt: skip
+    tracker = after_results(datasets.two_years, text, "compare_selection")
+    await ActionCompareSelection().run(dispatcher, tracker, DOMAIN)
+    body = "\n".join(texts(dispatcher))
+    assert title in body
+    assert any(m.get("image") for m in dispatcher.messages)
+    filename, rows = await download(body)
+    expected = cli_compare(datasets.files["two_years"], tmp_path / "cli.csv", a_flags, vs)
+    assert len(rows) == len(expected) > 0
+    assert rows == expected
+    assert any(r["difference"] not in ("", "0.0", "0") for r in rows)  # the periods differ
+    b_period = "-".join(v.split("=")[1] for v in vs if v.startswith("period-"))
+    assert filename.endswith(f"_compare_vs_{'microscopy_' if len(vs) == 3 else ''}{b_period}.csv")
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("compare with January to March 2022", "January 2022 to March 2022"),
+     ("compare 2025 with the last 3 months", "2025"),
+     ("compare this with June to September 2026", "June 2026 to September 2026")],
+)  # fmt: skip
+async def test_comparison_with_a_period_outside_the_file_says_what_it_covers(
+    datasets: Datasets, dispatcher: CollectingDispatcher, text: str, named: str
+) -> None:
+    tracker = after_results(datasets.two_years, text, "compare_selection")
+    assert await ActionCompareSelection().run(dispatcher, tracker, DOMAIN) == []
+    assert texts(dispatcher) == [
+        f"This file covers January 2023 to December 2024, so I can't use {named}. "
+        "Nothing was changed."
+    ]
+    assert not any(m.get("image") for m in dispatcher.messages)
+
+
+async def test_comparison_with_the_period_in_force_is_the_same_selection(
+    datasets: Datasets, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = after_results(datasets.two_years, "compare with 2024", "compare_selection",
+                            period_start="202401", period_end="202412")  # fmt: skip
+    await ActionCompareSelection().run(dispatcher, tracker, DOMAIN)
+    message = dispatcher.messages[0]
+    assert message["text"].startswith("That is the selection in force already")
+    assert "/api/download/" not in "\n".join(texts(dispatcher))
 
 
 async def test_invalid_pairs_are_listed_with_the_rule_broken(
