@@ -86,9 +86,8 @@ def breakdown(path: Path) -> None:
         Selection,
         compare_selections,
         comparison_chart_png,
-        completeness,
-        completeness_by_month,
         completeness_chart_png,
+        completeness_tables,
         load_dataset,
         table_csv_bytes,
         tables_xlsx_bytes,
@@ -97,15 +96,16 @@ def breakdown(path: Path) -> None:
     dataset = load_dataset(path)
     a, b = Selection("Adamawa", "all", "u5"), Selection("Adamawa", "all", "pw")
     compared = compare_selections(dataset, a, b)
-    by_month = completeness_by_month(dataset, a)
+    by_lga, by_month = completeness_tables(dataset, a)
     parts = {
         "compare_selections": lambda: compare_selections(dataset, a, b),
         "comparison CSV": lambda: table_csv_bytes(compared.wards),
         "comparison XLSX": lambda: tables_xlsx_bytes({"Comparison": compared.wards}),
         "comparison chart": lambda: comparison_chart_png(compared),
-        "completeness tables": lambda: (
-            completeness(dataset, a),
-            completeness_by_month(dataset, a),
+        "completeness tables": lambda: completeness_tables(dataset, a),
+        "completeness CSV": lambda: table_csv_bytes(by_lga),
+        "completeness XLSX": lambda: tables_xlsx_bytes(
+            {"Completeness by LGA": by_lga, "By LGA and month": by_month}
         ),
         "completeness chart": lambda: completeness_chart_png(by_month),
     }

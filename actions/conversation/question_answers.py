@@ -433,16 +433,14 @@ def reporting_completeness(dataset: Any, values: dict[str, Any]) -> Answer:
     """Per LGA the share of facility-months reporting, by method; weakest first; LGA x month
     chart."""
     from actions.tpr import (
-        completeness,
-        completeness_by_month,
         completeness_chart_png,
+        completeness_tables,
         table_csv_bytes,
         tables_xlsx_bytes,
     )
 
     selection = selection_of(values)
-    weakest = completeness(dataset, selection, by="lga")  # weakest reporting first
-    by_month = completeness_by_month(dataset, selection, by="lga")
+    weakest, by_month = completeness_tables(dataset, selection, by="lga")  # weakest first
     lines = [
         f"{weakest.attrs.get('title', 'Reporting completeness')}: share of facility-months "
         "with a tested figure, by LGA, weakest first."

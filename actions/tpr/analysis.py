@@ -397,16 +397,7 @@ def completeness(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.
     facility-month reports when a tested cell of any age holds a number > 0). A unit with no
     facility-month has blank completeness, not 0. Weakest reporting first.
     """
-    unit = _unit(by, _COMPLETENESS_UNITS)
-    part = _state_slice(dataset, replace(selection, age_group="all"))
-    head, index = _unit_heads(dataset, part, unit)
-    fm = _reporting_rows(dataset, part)
-    n_units = len(head["state"])
-    frame = pd.DataFrame({**head, **_completeness_columns(index[fm["ward"]], n_units, fm)})
-    names = [c for c in ("lga", "ward") if c in head]
-    frame = frame.iloc[_weakest_first(frame, names)].reset_index(drop=True)
-    frame.attrs["title"] = _selection_title(part, dataset, "Reporting completeness")
-    return frame
+    return completeness_tables(dataset, selection, by)[0]
 
 
 def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga") -> pd.DataFrame:
@@ -415,11 +406,28 @@ def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga
     Units are in `completeness` order (weakest first), months ascending; a unit with no
     facility-month in a month has facility_months 0 and blank completeness.
     """
+    return completeness_tables(dataset, selection, by)[1]
+
+
+def completeness_tables(
+    dataset: Dataset, selection: Selection, by: str = "lga"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(`completeness`, `completeness_by_month`) from one pass over the selection's rows.
+
+    The completeness answer needs both; computing them apart sliced the state and found its
+    reporting facility-months twice.
+    """
     unit = _unit(by, _COMPLETENESS_UNITS)
     part = _state_slice(dataset, replace(selection, age_group="all"))
     head, index = _unit_heads(dataset, part, unit)
     fm = _reporting_rows(dataset, part)
     n_units = len(head["state"])
+    names = [c for c in ("lga", "ward") if c in head]
+    overall = pd.DataFrame({**head, **_completeness_columns(index[fm["ward"]], n_units, fm)})
+    unit_order = _weakest_first(overall, names)
+    by_unit = overall.iloc[unit_order].reset_index(drop=True)
+    by_unit.attrs["title"] = _selection_title(part, dataset, "Reporting completeness")
+
     periods = np.unique(dataset.arrays.periodcode[part.start : part.end][part.mask]).astype(
         np.int64
     )
@@ -429,9 +437,6 @@ def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga
     grid = {key: np.repeat(values, len(periods)) for key, values in head.items()}
     grid["period"] = np.tile(periods.astype(str).astype(object), n_units)
     frame = pd.DataFrame({**grid, **columns})
-    names = [c for c in ("lga", "ward") if c in head]
-    overall = pd.DataFrame({**head, **_completeness_columns(index[fm["ward"]], n_units, fm)})
-    unit_order = _weakest_first(overall, names)
     rank = np.empty(n_units, dtype=np.int64)
     rank[unit_order] = np.arange(n_units)
     order = np.lexsort((np.tile(np.arange(len(periods)), n_units),
@@ -439,7 +444,7 @@ def completeness_by_month(dataset: Dataset, selection: Selection, by: str = "lga
     frame = frame.iloc[order].reset_index(drop=True)
     frame = frame[[*head, "period", *COMPLETENESS_COLUMNS]]
     frame.attrs["title"] = _selection_title(part, dataset, "Reporting completeness by month")
-    return frame
+    return by_unit, frame
 
 
 # --- One ward, wards without data, finding names ---

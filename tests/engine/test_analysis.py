@@ -25,6 +25,7 @@ from actions.tpr import (
     compare_selections,
     completeness,
     completeness_by_month,
+    completeness_tables,
     compute_tpr,
     find_lga,
     find_wards,
@@ -270,6 +271,23 @@ def test_completeness_by_month_grid(analysis: Dataset) -> None:
     assert list(frame["lga"]) == ["Fufore"] * 3 + ["Song"] * 3
     assert list(frame["period"][:3]) == ["202401", "202402", "202403"]
     assert "secondary facilities" in frame.attrs["title"]
+
+
+def test_completeness_tables_in_one_pass_agree(analysis: Dataset) -> None:
+    """The answer's two tables come from one pass: each unit's months add up to its row, the
+    grid keeps the table's weakest-first unit order, and both name the selection."""
+    by_lga, by_month = completeness_tables(analysis, Selection("Adamawa", "secondary"))
+    assert list(by_lga["lga"]) == ["Fufore", "Song"]  # the Lab (microscopy 2 of 3) is weaker
+    fufore = by_lga.iloc[0]
+    assert (fufore["facility_months"], fufore["microscopy_reporting"]) == (3, 2)
+    assert fufore["microscopy_completeness"] == pytest.approx(100 * 2 / 3)
+    assert list(dict.fromkeys(by_month["lga"])) == list(by_lga["lga"])
+    for lga, months in by_month.groupby("lga", sort=False):
+        row = by_lga[by_lga["lga"] == lga].iloc[0]
+        for column in ("facility_months", "rdt_reporting", "microscopy_reporting"):
+            assert months[column].sum() == row[column], (lga, column)
+    assert by_lga.attrs["title"].startswith("Reporting completeness: Adamawa")
+    assert by_month.attrs["title"].startswith("Reporting completeness by month: Adamawa")
 
 
 # --- one ward, wards without data, names ---

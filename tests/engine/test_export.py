@@ -212,6 +212,23 @@ def test_completeness_chart_from_the_engine(analysis: Dataset, tmp_path: Path) -
     assert grey > 500  # Song has no secondary facility-month in March
 
 
+def test_completeness_chart_draws_its_colour_scale(tmp_path: Path) -> None:
+    """Every cell at 100 %: the grid is green only, so red (0 %) can come only from the drawn
+    colour bar, which must run from 0 % (red) to 100 % (green)."""
+    import pandas as pd
+
+    from actions.tpr import completeness_chart_png
+
+    full = pd.DataFrame({
+        "state": "Adamawa", "lga": ["Song", "Song"], "period": ["202401", "202402"],
+        "facility_months": [1, 1], "rdt_completeness": [100.0, 100.0],
+        "microscopy_completeness": [100.0, 100.0],
+    })  # fmt: skip
+    image, _, red = _pixels(completeness_chart_png(full, title="Test"), tmp_path)
+    green = np.all(np.abs(image - np.array([0, 104, 55]) / 255) < 0.04, axis=2).sum()
+    assert 0 < red < 2000 < green  # a thin bar of red; two panels of green cells
+
+
 def test_comparison_chart(analysis: Dataset, tmp_path: Path) -> None:
     from actions.tpr import compare_selections, comparison_chart_png
 
