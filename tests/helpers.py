@@ -222,7 +222,7 @@ def _server_args(port: int, data_dir: Path, *extra: str) -> list[str]:
 @dataclass
 class PrivateSentinel:
     """One primary, `replicas` replicas and three sentinels (quorum 2) on free ports below
-    55536, failing over one second after the primary stops answering."""
+    55536, failing over two seconds after the primary stops answering."""
 
     data_dir: Path
     master_name: str = "tprmaster"
@@ -277,7 +277,7 @@ class PrivateSentinel:
             config.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
                 f"sentinel monitor {self.master_name} 127.0.0.1 {primary_port} 2\n"
-                f"sentinel down-after-milliseconds {self.master_name} 1000\n"
+                f"sentinel down-after-milliseconds {self.master_name} 2000\n"
                 f"sentinel failover-timeout {self.master_name} 5000\n"
                 f"sentinel parallel-syncs {self.master_name} 1\n"
             )

@@ -182,13 +182,17 @@ def test_sentinel_failover_loses_no_acknowledged_turn(
         old_primary.kill()
         return time.monotonic()
 
+    promoted: list[RedisProcess] = []
+
     def recover() -> None:
-        group.wait_for_failover(old_primary)
+        promoted.append(group.wait_for_failover(old_primary))
         old_primary.start()  # its supervisor restarts it; the sentinels make it a replica
 
     chats, seconds = run_failover(stack, kill, recover)
     check_conversations(stack, chats)
-    assert group.primary() is not old_primary
+    # The sentinels promoted the replica (they may fail back later on a loaded machine: what
+    # matters is that the conversations followed the primary and lost nothing).
+    assert promoted and promoted[0] is not old_primary
     print(
         f"\nSentinel: first answered turn {seconds:.1f} s after SIGKILL; "
         f"{sum(c.retries for c in chats)} retried requests"
