@@ -29,7 +29,7 @@ from actions.conversation.question_matching import (
 )
 from actions.conversation.refinement_matching import PeriodChoice, PeriodOutside, mentions_period
 from actions.conversation.refinements import file_months
-from actions.conversation.submit import download_link
+from actions.conversation.submit import save_files
 
 
 class QuestionAction(Action, ABC):
@@ -84,15 +84,9 @@ class QuestionAction(Action, ABC):
 
 async def send_answer(dispatcher: CollectingDispatcher, owner: str, answer: qa.Answer) -> None:
     """Stores the answer's files with ResultFileStore (owner-scoped tokens) and replies."""
-    files = ds.result_store()
     wanted = [f for f in (answer.table, answer.sheet, answer.chart) if f is not None]
-    tokens = await asyncio.gather(
-        *(
-            files.save(owner=owner, filename=f.filename, content_type=f.content_type, data=f.data)
-            for f in wanted
-        )
-    )
-    links = {id(f): download_link(t) for f, t in zip(wanted, tokens, strict=True)}
+    saved = await save_files(owner, [(f.filename, f.content_type, f.data) for f in wanted])
+    links = {id(f): link for f, link in zip(wanted, saved, strict=True)}
     dispatcher.utter_message(text=answer.text, buttons=answer.buttons or None)
     if answer.chart is not None:
         dispatcher.utter_message(text="Chart:", image=links[id(answer.chart)])

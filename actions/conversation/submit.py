@@ -72,19 +72,25 @@ CONTENT_TYPES = {
 }
 
 
-async def store_downloads(owner: str, stem: str, files: dict[str, bytes]) -> list[str]:
-    """Saves `{extension: bytes}` in the ResultFileStore (owner-scoped, TTL) and returns the
-    download links, in the order given."""
+async def save_files(owner: str, files: list[tuple[str, str, bytes]]) -> list[str]:
+    """Saves `(filename, content_type, bytes)` in the ResultFileStore (owner-scoped, TTL), all
+    at once, and returns the download links in the order given: the one way answers store
+    their downloads."""
     store = ds.result_store()
     tokens = await asyncio.gather(
         *(
-            store.save(
-                owner=owner, filename=f"{stem}.{ext}", content_type=CONTENT_TYPES[ext], data=data
-            )
-            for ext, data in files.items()
+            store.save(owner=owner, filename=name, content_type=content_type, data=data)
+            for name, content_type, data in files
         )
     )
     return [download_link(token) for token in tokens]
+
+
+async def store_downloads(owner: str, stem: str, files: dict[str, bytes]) -> list[str]:
+    """`{extension: bytes}` saved as `<stem>.<extension>`; the links in the order given."""
+    return await save_files(
+        owner, [(f"{stem}.{ext}", CONTENT_TYPES[ext], data) for ext, data in files.items()]
+    )
 
 
 def file_stem(kind: str, selection: dict[str, Any], period: dict[str, Any]) -> str:
